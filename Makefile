@@ -1,0 +1,43 @@
+# runpad — the two commands in the README are `make demo` and `make test`.
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+SYSTEM_PACKAGES := bubblewrap libseccomp2 graphviz util-linux
+PYTEST_ARGS ?=
+
+.PHONY: setup system python sandbox demo test lint bench clean
+
+setup: system python sandbox
+
+# System programs the sandbox needs; installed only when missing (needs root, or sudo).
+system:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing system packages:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+python:
+	$(PIP) install -q --disable-pip-version-check -e ".[dev]"
+
+# The sandbox's own Python environment (data stack + kernel), reused by every session.
+sandbox:
+	runpad sandbox setup
+
+demo: setup
+	runpad sandbox check
+	runpad sandbox run examples/analysis.py
+
+test: setup
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+lint:
+	ruff check runpad tests benchmarks
+	ruff format --check runpad tests benchmarks
+	mypy
+
+bench: setup
+	$(PYTHON) benchmarks/sandbox_latency.py --write benchmarks/RESULTS-sandbox.md
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info

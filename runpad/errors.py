@@ -1,0 +1,79 @@
+"""Every exception runpad raises, grouped by who has to act.
+
+```
+RunpadError
+├── ConfigurationError          the developer: a setting, an argument or an install is wrong
+│   └── MissingDependencyError  an optional extra or a system package is not installed
+└── SandboxError                the sandbox itself failed (never the user's code)
+    ├── SandboxUnavailable      this backend cannot run here (bubblewrap missing, no environment)
+    ├── SandboxStartError       the sandbox was set up but its kernel did not come up
+    ├── SandboxTimeout          a request to the sandbox (not a cell) took too long
+    ├── SandboxClosed           the session was used after close()
+    └── SandboxFileError        a file operation named a bad path or a missing file
+```
+
+An error in the code a model wrote is *not* an exception: it comes back as a value in
+`Execution.error`, so the model can read it and repair its code. A cell that runs past its
+time limit is also a value (`Execution.timed_out`). Only failures of runpad's own machinery
+raise, and every message says what to change.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "MissingDependencyError",
+    "RunpadError",
+    "SandboxClosed",
+    "SandboxError",
+    "SandboxFileError",
+    "SandboxStartError",
+    "SandboxTimeout",
+    "SandboxUnavailable",
+]
+
+
+class RunpadError(Exception):
+    """Base class of every exception runpad raises."""
+
+
+class ConfigurationError(RunpadError):
+    """A setting, argument or installation is wrong; the message says which and how to fix it."""
+
+
+class MissingDependencyError(ConfigurationError):
+    """An optional dependency is missing.
+
+    Args:
+        package: what is missing (a Python distribution or a system program).
+        install_hint: the command that installs it.
+    """
+
+    def __init__(self, package: str, install_hint: str) -> None:
+        super().__init__(f"{package} is not installed. Install it with: {install_hint}")
+        self.package = package
+        self.install_hint = install_hint
+
+
+class SandboxError(RunpadError):
+    """The sandbox itself failed. Errors in the executed code are values, not this."""
+
+
+class SandboxUnavailable(SandboxError):
+    """The chosen backend cannot run on this machine (a missing program, environment or right)."""
+
+
+class SandboxStartError(SandboxError):
+    """The sandbox process started but its kernel never answered."""
+
+
+class SandboxTimeout(SandboxError):
+    """A request to the sandbox (start, upload, shutdown) took longer than allowed."""
+
+
+class SandboxClosed(SandboxError):
+    """The session was used after it was closed; start a new one."""
+
+
+class SandboxFileError(SandboxError):
+    """A file operation named a path outside the work dir, or a file that does not exist."""

@@ -1,0 +1,400 @@
+"""Drive an IPython kernel over Jupyter's messaging protocol, wherever the kernel runs.
+
+The kernel listens on `ipc://` sockets in a directory that both sides see (bind-mounted
+into the sandbox), so it needs no network at all. This module knows nothing about
+isolation: a backend starts the kernel process however it likes and hands us the
+connection info and a way to tell whether the process is still alive.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import dataclasses
+import json
+import logging
+import queue
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.asynchronous.client import AsyncKernelClient
+
+from runpad.errors import SandboxClosed, SandboxStartError
+from runpad.sandbox.base import Sandbox, emit
+from runpad.sandbox.limits import Limits
+from runpad.sandbox.output import StreamCapture
+from runpad.sandbox.results import (
+    Execution,
+    ExecutionError,
+    FileInfo,
+    Language,
+    OutputCallback,
+    OutputChunk,
+    RichResult,
+    StreamName,
+)
+from runpad.sandbox.workdir import RUNPAD_DIR, WorkDir
+
+__all__ = ["KernelDriver", "KernelOutcome", "KernelSandbox", "connection_info", "kernel_argv"]
+
+logger = logging.getLogger(__name__)
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+STARTUP_FILE = Path(__file__).with_name("kernel_startup.py")
+"""Run by the kernel at start: data frame tables, matplotlib inline, quiet warnings."""
+
+
+def connection_info(socket_prefix: str) -> dict[str, Any]:
+    """A fresh Jupyter connection file over ipc sockets named `{socket_prefix}-{n}`."""
+    return {
+        "transport": "ipc",
+        "ip": socket_prefix,
+        "shell_port": 1,
+        "iopub_port": 2,
+        "stdin_port": 3,
+        "control_port": 4,
+        "hb_port": 5,
+        "key": secrets.token_hex(32),
+        "signature_scheme": "hmac-sha256",
+        "kernel_name": "runpad",
+    }
+
+
+def kernel_argv(python: str, connection_file: str, startup_file: str) -> list[str]:
+    """The command that starts ipykernel with runpad's settings."""
+    return [
+        python,
+        "-m",
+        "ipykernel_launcher",
+        "-f",
+        connection_file,
+        "--HistoryManager.enabled=False",
+        f"--IPKernelApp.exec_files={json.dumps([startup_file])}",
+        "--IPKernelApp.parent_handle=0",
+        "--Application.log_level=WARN",
+    ]
+
+
+def to_kernel_code(code: str, language: Language) -> str:
+    """Wrap a cell of another language into code the IPython kernel runs."""
+    if language == "python":
+        return code
+    if language == "shell":
+        # --raise-error turns a non-zero exit status into an error value, like Python code.
+        return "%%bash --raise-error\n" + code
+    raise ValueError(f"Unsupported language {language!r}: use 'python' or 'shell'.")
+
+
+@dataclass
+class KernelOutcome:
+    """What a cell left behind, before the backend adds artifacts and timing."""
+
+    stdout: StreamCapture
+    stderr: StreamCapture
+    results: list[RichResult] = field(default_factory=list)
+    error: ExecutionError | None = None
+    execution_count: int | None = None
+    finished: bool = False  # the kernel reported the cell done (status idle)
+
+
+class KernelDied(Exception):
+    """The kernel process exited while we waited for it."""
+
+
+class KernelDriver:
+    """A connected Jupyter client for one kernel process.
+
+    Args:
+        info: connection info as the host must use it (socket paths on this machine).
+        is_alive: tells whether the kernel's process still runs; checked while waiting.
+    """
+
+    def __init__(self, info: dict[str, Any], is_alive: Callable[[], bool]) -> None:
+        self._client = AsyncKernelClient()
+        self._client.load_connection_info(info)  # type: ignore[arg-type]  # a TypedDict there
+        self._is_alive = is_alive
+
+    async def connect(self, timeout: float) -> None:
+        """Wait until the kernel answers on shell and its iopub stream reaches us."""
+        self._client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
+        deadline = time.monotonic() + timeout
+        # zmq drops what a PUB socket sends before our SUB has joined, so we ask until a
+        # kernel_info request's status message arrives on iopub, not just its reply.
+        while time.monotonic() < deadline:
+            if not self._is_alive():
+                raise SandboxStartError(
+                    "The sandbox kernel exited during start-up; run `runpad sandbox check` "
+                    "and `runpad sandbox setup` to repair the sandbox environment."
+                )
+            msg_id = self._client.kernel_info()
+            if await self._seen_on_iopub(msg_id, wait=0.25):
+                await self._drain_shell()
+                return
+        raise SandboxStartError(
+            f"The sandbox kernel did not answer within {timeout:.0f} s; raise "
+            "Limits.start_timeout if this machine is slow."
+        )
+
+    async def _seen_on_iopub(self, msg_id: str, wait: float) -> bool:
+        deadline = time.monotonic() + wait
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                msg = await self._client.get_iopub_msg(timeout=remaining)
+            except queue.Empty:
+                return False
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return True
+        return False
+
+    async def _drain_shell(self) -> dict[str, Any] | None:
+        """Read pending shell replies; return the last one."""
+        last = None
+        while True:
+            try:
+                last = await self._client.get_shell_msg(timeout=0.001)
+            except queue.Empty:
+                return last
+
+    async def execute(
+        self,
+        code: str,
+        outcome: KernelOutcome,
+        *,
+        timeout: float,
+        interrupt_grace: float,
+        on_output: OutputCallback | None,
+    ) -> bool:
+        """Run a cell, filling `outcome` as messages arrive; True if it hit its timeout.
+
+        When the timeout passes the cell is interrupted; if it is still busy after
+        `interrupt_grace`, `outcome.finished` stays False and the caller must restart the
+        kernel. Raises KernelDied if the process exits during the cell; what arrived
+        before is in `outcome`.
+        """
+        msg_id = self._client.execute(code, store_history=True, allow_stdin=False)
+        timed_out = await self._collect(msg_id, outcome, time.monotonic() + timeout, on_output)
+        if timed_out:
+            await self.interrupt()
+            await self._collect(msg_id, outcome, time.monotonic() + interrupt_grace, on_output)
+        if outcome.finished:
+            reply = await self._drain_shell()
+            if reply and outcome.execution_count is None:
+                outcome.execution_count = reply["content"].get("execution_count")
+        return timed_out
+
+    async def _collect(
+        self,
+        msg_id: str,
+        outcome: KernelOutcome,
+        deadline: float,
+        on_output: OutputCallback | None,
+    ) -> bool:
+        """Read iopub until the cell is idle (False) or the deadline passes (True)."""
+        while not outcome.finished:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            try:
+                msg = await self._client.get_iopub_msg(timeout=min(remaining, 0.2))
+            except queue.Empty:
+                if not self._is_alive():
+                    raise KernelDied from None
+                continue
+            if msg["parent_header"].get("msg_id") == msg_id:
+                await self._handle(msg, outcome, on_output)
+        return False
+
+    async def _handle(
+        self, msg: dict[str, Any], outcome: KernelOutcome, on_output: OutputCallback | None
+    ) -> None:
+        kind = msg["msg_type"]
+        content = msg["content"]
+        if kind == "status" and content["execution_state"] == "idle":
+            outcome.finished = True
+        elif kind == "stream":
+            stream: StreamName = "stderr" if content["name"] == "stderr" else "stdout"
+            (outcome.stderr if stream == "stderr" else outcome.stdout).add(content["text"])
+            await emit(on_output, OutputChunk(stream=stream, text=content["text"]))
+        elif kind == "execute_input":
+            outcome.execution_count = content.get("execution_count")
+        elif kind in ("execute_result", "display_data"):
+            outcome.results.append(
+                RichResult(data=content["data"], is_main_result=kind == "execute_result")
+            )
+        elif kind == "error":
+            outcome.error = ExecutionError(
+                name=content["ename"],
+                value=content["evalue"],
+                traceback=_ANSI.sub("", "\n".join(content["traceback"])),
+            )
+        elif kind == "clear_output":
+            outcome.results.clear()
+
+    async def interrupt(self) -> None:
+        """Ask the kernel to interrupt its cell (a message: signals do not cross bwrap)."""
+        self._client.control_channel.send(self._client.session.msg("interrupt_request", {}))
+
+    def close(self) -> None:
+        self._client.stop_channels()
+
+
+def outcome_to_execution(
+    outcome: KernelOutcome,
+    *,
+    language: Language,
+    duration_ms: float,
+    timed_out: bool,
+    restarted: bool,
+    timeout: float,
+) -> Execution:
+    """Turn a kernel outcome into the Execution that callers see."""
+    error = outcome.error
+    if timed_out:
+        how = "it was interrupted" if outcome.finished else "the kernel was restarted"
+        error = ExecutionError(
+            name="TimeoutError",
+            value=f"The cell ran longer than its {timeout:g} s limit and {how}. "
+            "Make it faster, or run it with a larger timeout.",
+            traceback=error.traceback if error else "",
+        )
+    return Execution(
+        stdout=outcome.stdout.value(),
+        stderr=outcome.stderr.value(),
+        results=outcome.results,
+        error=error,
+        duration_ms=duration_ms,
+        execution_count=outcome.execution_count,
+        stdout_truncated=outcome.stdout.truncated,
+        stderr_truncated=outcome.stderr.truncated,
+        stdout_spill=outcome.stdout.spill_name,
+        stderr_spill=outcome.stderr.spill_name,
+        timed_out=timed_out,
+        restarted=restarted,
+        language=language,
+    )
+
+
+class KernelSandbox(Sandbox):
+    """A sandbox made of an IPython kernel process and a work dir this machine can see.
+
+    Subclasses decide how the kernel process is started and isolated (`_launch_kernel`,
+    `_stop_kernel`); running cells, timeouts, restarts, artifacts and files are shared.
+    """
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        super().__init__(limits)
+        self._driver: KernelDriver | None = None
+        self._workdir: WorkDir | None = None
+        self._cells = 0
+
+    @property
+    def workdir(self) -> WorkDir:
+        if self._workdir is None:
+            raise SandboxClosed("The sandbox has no work dir until it is started.")
+        return self._workdir
+
+    # -- what a kernel backend implements -----------------------------------------------------
+
+    @abc.abstractmethod
+    async def _launch_kernel(self) -> KernelDriver:
+        """Start the kernel process and return a connected driver."""
+
+    @abc.abstractmethod
+    async def _stop_kernel(self) -> None:
+        """Kill the kernel process and everything it started; wait until it is gone."""
+
+    def _death_reason(self) -> str:
+        """Why the kernel process died, in words, for the error the model reads."""
+        return "the kernel process exited"
+
+    # -- shared behaviour ----------------------------------------------------------------------
+
+    async def _close(self) -> None:
+        await self._stop_driver()
+
+    async def _stop_driver(self) -> None:
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None
+        await self._stop_kernel()
+
+    async def _restart(self) -> None:
+        await self._stop_driver()
+        self._driver = await self._launch_kernel()
+
+    async def _interrupt(self) -> None:
+        if self._driver is not None:
+            await self._driver.interrupt()
+
+    async def _run(
+        self, code: str, *, language: Language, timeout: float, on_output: OutputCallback | None
+    ) -> Execution:
+        kernel_code = to_kernel_code(code, language)
+        if self._driver is None:  # a previous cell's restart failed
+            self._driver = await self._launch_kernel()
+        workdir = self.workdir
+        self._cells += 1
+        before = await asyncio.to_thread(workdir.snapshot)
+        outcome = KernelOutcome(
+            stdout=self._capture(f"cell-{self._cells}-stdout.txt"),
+            stderr=self._capture(f"cell-{self._cells}-stderr.txt"),
+        )
+        started = time.monotonic()
+        restarted = timed_out = False
+        try:
+            timed_out = await self._driver.execute(
+                kernel_code,
+                outcome,
+                timeout=timeout,
+                interrupt_grace=self.limits.interrupt_grace,
+                on_output=on_output,
+            )
+        except KernelDied:
+            outcome.error = ExecutionError(
+                name="KernelDied",
+                value=f"The sandbox kernel died: {self._death_reason()}. It was restarted; "
+                "variables from earlier cells are gone, files in the work dir remain.",
+            )
+            restarted = True
+        finally:
+            outcome.stdout.close()
+            outcome.stderr.close()
+        if timed_out and not outcome.finished:
+            restarted = True
+        if restarted:
+            await self._restart()
+        duration_ms = (time.monotonic() - started) * 1000
+        execution = outcome_to_execution(
+            outcome,
+            language=language,
+            duration_ms=duration_ms,
+            timed_out=timed_out,
+            restarted=restarted,
+            timeout=timeout,
+        )
+        artifacts = await asyncio.to_thread(workdir.changed_since, before)
+        return dataclasses.replace(execution, artifacts=artifacts)
+
+    def _capture(self, spill_name: str) -> StreamCapture:
+        name = f"{RUNPAD_DIR}/{spill_name}"
+        workdir = self.workdir
+        return StreamCapture(
+            self.limits.output_bytes,
+            spill_name=name,
+            open_spill=lambda: workdir.open_for_write(name),
+            spill_limit=self.limits.spill_bytes,
+        )
+
+    async def _upload(self, data: bytes, dest: str) -> FileInfo:
+        return await asyncio.to_thread(self.workdir.write, dest, data)
+
+    async def _download(self, path: str) -> bytes:
+        return await asyncio.to_thread(self.workdir.read, path)
+
+    async def _list_files(self, path: str) -> list[FileInfo]:
+        return await asyncio.to_thread(self.workdir.list_files, path)

@@ -1,0 +1,439 @@
+"""The default backend: an IPython kernel inside a hardened bubblewrap sandbox.
+
+Layers, outermost first (see docs/security.md for what each one stops):
+- a cgroup per session: memory, processes, CPU (rlimits where cgroups are not writable);
+- the work dir is a size-limited tmpfs mounted by the host (disk), where the host may mount;
+- bubblewrap, started with an empty environment: every namespace (user, pid, net, ipc,
+  uts, mount, cgroup), no nested user namespaces, uid 1000, a read-only root built from
+  read-only binds of the system and the sandbox environment, synthetic passwd and group,
+  size-limited tmpfs for /tmp and home, one writable work dir, no network interface but a
+  private loopback;
+- a seccomp filter (`runpad.sandbox.seccomp`).
+The kernel talks to the host over ipc sockets in a bind-mounted directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from runpad.errors import SandboxStartError, SandboxUnavailable
+from runpad.sandbox.cgroups import SessionCgroup, create_session_cgroup
+from runpad.sandbox.environment import SandboxEnvironment, find_environment, runpad_home
+from runpad.sandbox.kernel import (
+    STARTUP_FILE,
+    KernelDriver,
+    KernelSandbox,
+    connection_info,
+    kernel_argv,
+)
+from runpad.sandbox.limits import Limits, MiB
+from runpad.sandbox.seccomp import seccomp_filter_fd
+from runpad.sandbox.workdir import WorkDir
+
+__all__ = ["LocalSandbox", "SandboxLayout", "bwrap_argv", "find_bwrap"]
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_UID = 1000
+INSIDE_HOME = "/home/sandbox"
+INSIDE_WORK = "/work"
+INSIDE_IPC = "/run/runpad"
+INSIDE_STARTUP = "/opt/runpad/kernel_startup.py"
+
+# What of the host's /etc a program needs (dynamic linker, certificates, fonts, time
+# zones, MIME types); never the whole /etc: shadow, ssh keys and the like stay out.
+_ETC_ENTRIES = (
+    "alternatives",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "fonts",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "mime.types",
+    "nsswitch.conf",
+    "os-release",
+    "ssl",
+    "timezone",
+    "debian_version",
+    "bash.bashrc",
+    "profile",
+    "inputrc",
+    "magic",
+    "gai.conf",
+    "protocols",
+    "services",
+)
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_INSTALL_BWRAP = "apt-get install -y bubblewrap (Debian/Ubuntu) or dnf install bubblewrap"
+
+
+def find_bwrap() -> str:
+    """Path of the bwrap program; SandboxUnavailable with the install hint if missing."""
+    path = shutil.which("bwrap")
+    if path is None:
+        raise SandboxUnavailable(
+            f"bubblewrap (bwrap) is not installed, so the local sandbox cannot isolate code. "
+            f"Install it with: {_INSTALL_BWRAP}. Or choose another backend (docker, e2b); "
+            "the 'unsafe-local' backend runs code without any isolation."
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class SandboxLayout:
+    """The host directories of one session."""
+
+    session_dir: Path
+    environment: SandboxEnvironment
+
+    @property
+    def work(self) -> Path:
+        return self.session_dir / "work"
+
+    @property
+    def ipc(self) -> Path:
+        return self.session_dir / "ipc"
+
+    @property
+    def etc(self) -> Path:
+        return self.session_dir / "etc"
+
+    def create(self) -> None:
+        for directory in (self.work, self.ipc, self.etc):
+            directory.mkdir(parents=True, exist_ok=True)
+        (self.session_dir / "owner").write_text(str(os.getpid()))
+        (self.etc / "passwd").write_text(
+            f"sandbox:x:{SANDBOX_UID}:{SANDBOX_UID}:runpad sandbox:{INSIDE_HOME}:/bin/bash\n"
+            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+        )
+        (self.etc / "group").write_text(f"sandbox:x:{SANDBOX_UID}:\nnogroup:x:65534:\n")
+        (self.etc / "hosts").write_text("127.0.0.1 localhost sandbox\n::1 localhost\n")
+        (self.etc / "hostname").write_text("sandbox\n")
+
+
+def sandbox_env(environment: SandboxEnvironment, limits: Limits) -> dict[str, str]:
+    """The whole environment of the sandboxed process; nothing comes from the host."""
+    threads = str(max(1, int(limits.cpus)))
+    return {
+        "HOME": INSIDE_HOME,
+        "USER": "sandbox",
+        "LOGNAME": "sandbox",
+        "PATH": f"{environment.path}/bin:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "TMPDIR": "/tmp",
+        "VIRTUAL_ENV": str(environment.path),
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "MPLCONFIGDIR": f"{INSIDE_HOME}/.config/matplotlib",
+        "IPYTHONDIR": f"{INSIDE_HOME}/.ipython",
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "OPENBLAS_NUM_THREADS": threads,
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+    }
+
+
+def bwrap_argv(
+    layout: SandboxLayout, limits: Limits, command: list[str], seccomp_fd: int | None
+) -> list[str]:
+    """The bubblewrap command line that runs `command` in a session's sandbox."""
+    argv = [
+        find_bwrap(),
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_UID),
+        "--hostname",
+        "sandbox",
+    ]
+    for directory in _SYSTEM_DIRS:
+        path = Path(directory)
+        if path.is_symlink():  # merged /usr: /bin -> usr/bin
+            argv += ["--symlink", os.readlink(path), directory]
+        elif path.is_dir():
+            argv += ["--ro-bind", directory, directory]
+    for entry in _ETC_ENTRIES:
+        if os.path.exists(f"/etc/{entry}"):
+            argv += ["--ro-bind", f"/etc/{entry}", f"/etc/{entry}"]
+    for name in ("passwd", "group", "hosts", "hostname"):
+        argv += ["--ro-bind", str(layout.etc / name), f"/etc/{name}"]
+    environment = layout.environment
+    for path in {environment.interpreter_prefix, environment.path.resolve()}:
+        if not str(path).startswith("/usr/"):
+            argv += ["--ro-bind", str(path), str(path)]
+    if environment.path.resolve() != environment.path:  # keep the venv's own path valid
+        argv += ["--symlink", str(environment.path.resolve()), str(environment.path)]
+    tmp_bytes = str(limits.tmp_mb * MiB)
+    argv += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        tmp_bytes,
+        "--tmpfs",
+        "/dev/shm",
+        "--size",
+        tmp_bytes,
+        "--tmpfs",
+        "/tmp",
+        "--size",
+        tmp_bytes,
+        "--tmpfs",
+        INSIDE_HOME,
+        "--dir",
+        f"{INSIDE_HOME}/.config/matplotlib",
+        "--bind",
+        str(layout.work),
+        INSIDE_WORK,
+        "--bind",
+        str(layout.ipc),
+        INSIDE_IPC,
+        "--ro-bind",
+        str(STARTUP_FILE),
+        INSIDE_STARTUP,
+    ]
+    if (font_cache := environment.mpl_font_cache) is not None:
+        argv += [
+            "--ro-bind",
+            str(font_cache),
+            f"{INSIDE_HOME}/.config/matplotlib/{font_cache.name}",
+        ]
+    argv += ["--remount-ro", "/", "--chdir", INSIDE_WORK]
+    for key, value in sandbox_env(environment, limits).items():
+        argv += ["--setenv", key, value]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
+    return [*argv, "--", *command]
+
+
+def launcher_argv(cgroup: SessionCgroup | None, limits: Limits, inner: list[str]) -> list[str]:
+    """Join the session's cgroup, set rlimits, clear the environment, then exec `inner`.
+
+    The shell joins the cgroup before exec, so nothing the sandbox starts escapes it.
+    """
+    rlimits = [f"--fsize={limits.disk_mb * MiB}", "--nofile=4096"]
+    controllers = cgroup.controllers if cgroup else set()
+    if "memory" not in controllers:
+        # Address space is a rough stand-in for memory: libraries reserve more than they use.
+        rlimits.append(f"--as={limits.memory_mb * 4 * MiB}")
+    if "cpu" not in controllers and limits.cpu_seconds is not None:
+        rlimits.append(f"--cpu={limits.cpu_seconds}")
+    if "pids" not in controllers and os.getuid() != 0:
+        rlimits.append(f"--nproc={limits.processes}")  # ignored for root, so only here
+    join = " ".join(str(p) for p in cgroup.procs_files) if cgroup else ""
+    script = 'for f in $0; do echo $$ > "$f" || exit 125; done; exec "$@"'
+    return ["/bin/sh", "-c", script, join, "prlimit", *rlimits, "--", "env", "-i", *inner]
+
+
+class _Libc:
+    """mount(2) and umount2(2), to give the work dir a hard size without a helper process."""
+
+    MNT_DETACH = 2
+
+    def __init__(self) -> None:
+        self._libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+    def mount_tmpfs(self, target: Path, size_mb: int) -> bool:
+        options = f"size={size_mb}m,mode=0755".encode()
+        result = self._libc.mount(b"runpad-work", str(target).encode(), b"tmpfs", 0, options)
+        return bool(result == 0)
+
+    def unmount(self, target: Path) -> None:
+        self._libc.umount2(str(target).encode(), self.MNT_DETACH)
+
+
+class LocalSandbox(KernelSandbox):
+    """An IPython kernel in a hardened bubblewrap sandbox on this machine.
+
+    Args:
+        limits: resource limits; see `Limits`.
+        environment: the sandbox environment (default: the one `runpad sandbox setup` made).
+        sessions_dir: where session directories go (default: `<runpad home>/sessions`).
+
+    Example:
+        ```python
+        async with LocalSandbox() as sandbox:
+            execution = await sandbox.run("import numpy as np; np.arange(3).sum()")
+            print(execution.text)  # 3
+        ```
+    """
+
+    backend = "local"
+
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        *,
+        environment: SandboxEnvironment | None = None,
+        sessions_dir: Path | None = None,
+    ) -> None:
+        super().__init__(limits)
+        self._environment = environment
+        self._sessions_dir = sessions_dir or runpad_home() / "sessions"
+        self._layout: SandboxLayout | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._cgroup: SessionCgroup | None = None
+        self._oom_baseline = 0
+        self._work_mounted = False
+        self.session_id = secrets.token_hex(6)
+
+    @property
+    def layout(self) -> SandboxLayout:
+        if self._layout is None:
+            raise SandboxStartError("The sandbox is not started.")
+        return self._layout
+
+    @property
+    def disk_limited(self) -> bool:
+        """Whether the work dir is a size-limited tmpfs (else only a per-file limit holds)."""
+        return self._work_mounted
+
+    @property
+    def cgroup_controllers(self) -> set[str]:
+        return set(self._cgroup.controllers) if self._cgroup else set()
+
+    async def _start(self) -> None:
+        find_bwrap()
+        environment = self._environment or find_environment()
+        await asyncio.to_thread(sweep_orphan_sessions, self._sessions_dir)
+        layout = SandboxLayout(self._sessions_dir / self.session_id, environment)
+        await asyncio.to_thread(layout.create)
+        self._layout = layout
+        if os.geteuid() == 0:
+            self._work_mounted = _Libc().mount_tmpfs(layout.work, self.limits.disk_mb)
+        self._workdir = WorkDir(layout.work)
+        self._cgroup = await asyncio.to_thread(
+            create_session_cgroup, f"{os.getpid()}-{self.session_id}", self.limits
+        )
+        try:
+            self._driver = await self._launch_kernel()
+        except BaseException:
+            await self._cleanup()
+            raise
+
+    async def _launch_kernel(self) -> KernelDriver:
+        layout = self.layout
+        info = connection_info(f"{INSIDE_IPC}/k")
+        (layout.ipc / "kernel.json").write_text(json.dumps(info))
+        command = kernel_argv(
+            str(layout.environment.python), f"{INSIDE_IPC}/kernel.json", INSIDE_STARTUP
+        )
+        self._oom_baseline = self._cgroup.memory_events() if self._cgroup else 0
+        seccomp_fd = seccomp_filter_fd()
+        try:
+            with (layout.session_dir / "kernel.log").open("ab") as log:
+                self._process = await asyncio.create_subprocess_exec(
+                    *launcher_argv(
+                        self._cgroup,
+                        self.limits,
+                        bwrap_argv(layout, self.limits, command, seccomp_fd),
+                    ),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    pass_fds=(seccomp_fd,),
+                    env={},
+                    start_new_session=True,
+                )
+        finally:
+            os.close(seccomp_fd)
+        driver = KernelDriver({**info, "ip": str(layout.ipc / "k")}, self._kernel_alive)
+        try:
+            await driver.connect(self.limits.start_timeout)
+        except BaseException as exc:
+            driver.close()
+            await self._stop_kernel()
+            if isinstance(exc, SandboxStartError):
+                raise SandboxStartError(f"{exc}\nKernel log:\n{self._log_tail()}") from exc
+            raise
+        return driver
+
+    def _kernel_alive(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    def _death_reason(self) -> str:
+        code = self._process.returncode if self._process else None
+        if self._cgroup and self._cgroup.memory_events() > self._oom_baseline:
+            return (
+                f"it ran out of memory (the session may use {self.limits.memory_mb} MB; "
+                "raise Limits.memory_mb or use less memory)"
+            )
+        if code is not None and code < 0:
+            return f"it was killed by signal {signal.Signals(-code).name}"
+        return f"it exited with status {code}"
+
+    async def _stop_kernel(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()  # bwrap's --die-with-parent takes everything inside with it
+            await process.wait()
+        if self._cgroup is not None:
+            await asyncio.to_thread(self._cgroup.kill_all)
+
+    async def _close(self) -> None:
+        await super()._close()
+        await self._cleanup()
+
+    async def _cleanup(self) -> None:
+        if self._cgroup is not None:
+            await asyncio.to_thread(self._cgroup.remove)
+            self._cgroup = None
+        if self._layout is not None:
+            await asyncio.to_thread(_remove_session_dir, self._layout.session_dir)
+
+    def _log_tail(self) -> str:
+        log = self.layout.session_dir / "kernel.log"
+        return log.read_text(errors="replace")[-3000:] if log.exists() else "(empty)"
+
+
+def _remove_session_dir(session_dir: Path) -> None:
+    work = session_dir / "work"
+    if os.path.ismount(work):
+        _Libc().unmount(work)
+    shutil.rmtree(session_dir, ignore_errors=True)
+
+
+def sweep_orphan_sessions(sessions_dir: Path) -> None:
+    """Remove session dirs (and their mounts) left by processes that died without closing."""
+    if not sessions_dir.is_dir():
+        return
+    for session_dir in sessions_dir.iterdir():
+        try:
+            owner = int((session_dir / "owner").read_text())
+        except (OSError, ValueError):
+            continue
+        if owner == os.getpid() or _pid_alive(owner):
+            continue
+        logger.info("removing orphaned sandbox session %s", session_dir)
+        _remove_session_dir(session_dir)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

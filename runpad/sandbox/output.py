@@ -1,0 +1,107 @@
+"""Bounded capture of a cell's stdout or stderr.
+
+A cell may print hundreds of megabytes. The capture keeps the head and the tail in memory
+(what the model reads), and writes the whole stream, up to `spill_bytes`, to a spill file
+in the work dir so that nothing is silently lost and later cells can read it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import BinaryIO
+
+__all__ = ["StreamCapture"]
+
+_MARKER = "\n[... {omitted} characters omitted; the whole stream is in {spill} ...]\n"
+_SPILL_CUT = "\n[... runpad stopped writing this spill file at its size limit ...]\n"
+
+
+class StreamCapture:
+    """Collects one stream: all of it while it fits in `keep`, head and tail beyond that."""
+
+    def __init__(
+        self,
+        keep: int,
+        *,
+        spill_name: str | None = None,
+        open_spill: Callable[[], BinaryIO] | None = None,
+        spill_limit: int = 0,
+    ) -> None:
+        self._head_limit = keep // 2
+        self._tail_limit = keep - self._head_limit
+        self._head: list[str] = []
+        self._head_size = 0
+        self._tail: deque[str] = deque()
+        self._tail_size = 0
+        self._total = 0
+        self._spill_name = spill_name
+        self._open_spill = open_spill
+        self._spill_limit = spill_limit
+        self._spill: BinaryIO | None = None
+        self._spilled = 0
+        self._pending: list[str] = []  # everything, until we know a spill is needed
+
+    @property
+    def truncated(self) -> bool:
+        return self._total > self._head_limit + self._tail_limit
+
+    @property
+    def spill_name(self) -> str | None:
+        """Name of the spill file (relative to the work dir) when the stream was truncated."""
+        return self._spill_name if self._spill is not None else None
+
+    def add(self, text: str) -> None:
+        self._total += len(text)
+        self._write_spill(text)
+        room = self._head_limit - self._head_size
+        if room > 0:
+            self._head.append(text[:room])
+            self._head_size += min(room, len(text))
+            text = text[room:]
+        if not text:
+            return
+        self._tail.append(text)
+        self._tail_size += len(text)
+        while self._tail_size - len(self._tail[0]) >= self._tail_limit:
+            self._tail_size -= len(self._tail.popleft())
+
+    def value(self, spill_label: str | None = None) -> str:
+        head = "".join(self._head)
+        tail = "".join(self._tail)
+        if not self.truncated:
+            return head + tail
+        tail = tail[-self._tail_limit :]
+        omitted = self._total - len(head) - len(tail)
+        label = spill_label or self.spill_name or "no spill file"
+        return head + _MARKER.format(omitted=omitted, spill=label) + tail
+
+    def close(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
+
+    def _write_spill(self, text: str) -> None:
+        if self._open_spill is None:
+            return
+        if self._spill is None:
+            self._pending.append(text)
+            if self._total <= self._head_limit + self._tail_limit:
+                return
+            try:
+                self._spill = self._open_spill()
+            except Exception:  # a full work dir, or a link planted in the way: head and tail only
+                self._open_spill = None
+                self._pending.clear()
+                return
+            text = "".join(self._pending)
+            self._pending.clear()
+        if self._spilled >= self._spill_limit:
+            return
+        part = text[: self._spill_limit - self._spilled]
+        try:
+            self._spill.write(part.encode("utf-8", errors="replace"))
+            self._spilled += len(part)
+            if self._spilled >= self._spill_limit:
+                self._spill.write(_SPILL_CUT.encode())
+        except OSError:  # the work dir filled up: the spill keeps what it has
+            self._spilled = self._spill_limit

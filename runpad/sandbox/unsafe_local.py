@@ -1,0 +1,129 @@
+"""`unsafe-local`: the same kernel as `local`, with no isolation at all.
+
+For machines where bubblewrap cannot run and the code is trusted (your own notebooks, a
+throw-away VM). The code runs as you, sees your files and your network. Choosing it is
+explicit, and every session warns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+from runpad.sandbox.environment import SandboxEnvironment, find_environment
+from runpad.sandbox.kernel import (
+    STARTUP_FILE,
+    KernelDriver,
+    KernelSandbox,
+    connection_info,
+    kernel_argv,
+)
+from runpad.sandbox.limits import Limits
+from runpad.sandbox.workdir import WorkDir
+
+__all__ = ["UnsafeLocalSandbox", "UnsafeSandboxWarning"]
+
+
+class UnsafeSandboxWarning(UserWarning):
+    """Code is about to run without any isolation."""
+
+
+class UnsafeLocalSandbox(KernelSandbox):
+    """A kernel in a plain subprocess: stateful and fast, not isolated. Limits are not enforced
+    beyond the per-cell timeout.
+
+    Example:
+        ```python
+        async with UnsafeLocalSandbox() as sandbox:  # warns: no isolation
+            await sandbox.run("print('trusted code only')")
+        ```
+    """
+
+    backend = "unsafe-local"
+
+    def __init__(
+        self, limits: Limits | None = None, *, environment: SandboxEnvironment | None = None
+    ) -> None:
+        super().__init__(limits)
+        self._environment = environment
+        self._session_dir: Path | None = None
+        self._process: asyncio.subprocess.Process | None = None
+
+    async def _start(self) -> None:
+        warnings.warn(
+            "The 'unsafe-local' sandbox runs code WITHOUT isolation: it can read and change "
+            "your files and use your network. Use the 'local' backend for untrusted code.",
+            UnsafeSandboxWarning,
+            stacklevel=3,
+        )
+        self._environment = self._environment or find_environment()
+        # ipc socket paths must stay short (108 bytes), so the session lives in /tmp.
+        self._session_dir = Path(tempfile.mkdtemp(prefix=f"runpad-{secrets.token_hex(3)}-"))
+        (self._session_dir / "work").mkdir()
+        self._workdir = WorkDir(self._session_dir / "work")
+        try:
+            self._driver = await self._launch_kernel()
+        except BaseException:
+            shutil.rmtree(self._session_dir, ignore_errors=True)
+            raise
+
+    async def _launch_kernel(self) -> KernelDriver:
+        assert self._session_dir is not None
+        assert self._environment is not None
+        info = connection_info(str(self._session_dir / "k"))
+        connection_file = self._session_dir / "kernel.json"
+        connection_file.write_text(json.dumps(info))
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("PYTHON", "VIRTUAL_ENV", "JPY_", "MPL"))
+        }
+        env |= {
+            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+            "JUPYTER_PLATFORM_DIRS": "1",
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        }
+        if (font_cache := self._environment.mpl_font_cache) is not None:
+            env["MPLCONFIGDIR"] = str(font_cache.parent)
+        with (self._session_dir / "kernel.log").open("ab") as log:
+            self._process = await asyncio.create_subprocess_exec(
+                *kernel_argv(
+                    str(self._environment.python), str(connection_file), str(STARTUP_FILE)
+                ),
+                cwd=self._workdir.root if self._workdir else None,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                start_new_session=True,
+            )
+        driver = KernelDriver(info, self._kernel_alive)
+        try:
+            await driver.connect(self.limits.start_timeout)
+        except BaseException:
+            driver.close()
+            await self._stop_kernel()
+            raise
+        return driver
+
+    def _kernel_alive(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    async def _stop_kernel(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 9)  # the kernel and whatever it started
+            await process.wait()
+
+    async def _close(self) -> None:
+        await super()._close()
+        if self._session_dir is not None:
+            shutil.rmtree(self._session_dir, ignore_errors=True)
