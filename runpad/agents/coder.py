@@ -1,0 +1,77 @@
+"""Coder: one cell for the current step, from everything the run has learned so far."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from runpad.agents.budget import exhausted_budget, give_up_on_step, stop
+from runpad.agents.llm import ask
+from runpad.agents.parsing import extract_code
+from runpad.agents.planner import file_names
+from runpad.prompts import render_prompt
+from runpad.state import AnalysisState, CellRecord, Context
+
+__all__ = ["PROMPT_CELLS", "last_error_text", "write_cell"]
+
+PROMPT_CELLS = 6
+"""How many of the latest cells the coder sees (older ones are still in the kernel)."""
+
+NO_CODE_FEEDBACK = (
+    "Your reply had no code block. Reply with exactly one ```python block containing the "
+    "complete cell, and no other text."
+)
+
+
+def last_error_text(state: AnalysisState) -> str | None:
+    """The last cell's error, when it failed during the current step."""
+    cells = state.get("cells", [])
+    if not cells:
+        return None
+    last = cells[-1]
+    if last["ok"] or last["step"] != state.get("step_index", 0):
+        return None
+    error = last["error"]
+    assert error is not None
+    return error["traceback"][-2000:] or f"{error['name']}: {error['value']}"
+
+
+async def write_cell(
+    state: AnalysisState, runtime: Runtime[Context]
+) -> Command[Literal["static_check", "coder", "planner", "reporter"]]:
+    context = runtime.context
+    if reason := exhausted_budget(state, context.limits):
+        return stop(reason)
+    step_index = state.get("step_index", 0)
+    plan = state["plan"]
+    language = "python"  # other step kinds get their executors in a later issue
+    cells: list[CellRecord] = state.get("cells", [])[-PROMPT_CELLS:]
+    prompt = render_prompt(
+        "coder",
+        context.prompts,
+        task=state["task"],
+        files=file_names(state),
+        plan=plan,
+        step_index=step_index,
+        cells=cells,
+        last_error=last_error_text(state),
+        feedback=state.get("feedback"),
+        language=language,
+    )
+    reply = await ask("coder", prompt, state, context)
+    code = extract_code(reply.text, language)
+    if code is not None:
+        return Command(
+            goto="static_check",
+            update={**reply.update, "draft": {"code": code, "language": language}},
+        )
+    attempt = state.get("attempt", 0) + 1
+    if attempt >= context.limits.max_attempts_per_step:
+        why = f"The coder wrote no code block for step {step_index + 1} in {attempt} tries."
+        return give_up_on_step(state, context.limits, why, **reply.update, attempt=attempt)
+    return Command(
+        goto="coder",
+        update={**reply.update, "attempt": attempt, "draft": None, "feedback": NO_CODE_FEEDBACK},
+    )

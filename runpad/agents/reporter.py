@@ -1,0 +1,28 @@
+"""Reporter: the final answer, with what the run produced, or why it stopped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from runpad.agents.llm import ask
+from runpad.prompts import render_prompt
+from runpad.state import AnalysisState, Context
+
+__all__ = ["report"]
+
+
+async def report(state: AnalysisState, runtime: Runtime[Context]) -> dict[str, Any]:
+    status = state.get("status", "running")
+    if status != "running":  # stopped or rejected: the reason is the report
+        return {"status": status}
+    if state.get("answer"):
+        return {"status": "answered"}
+    cells = state.get("cells", [])
+    if not any(cell["ok"] for cell in cells):
+        return {"status": "stopped", "stop_reason": "No cell succeeded, so there is no answer."}
+    context = runtime.context
+    prompt = render_prompt("reporter", context.prompts, task=state["task"], cells=cells)
+    reply = await ask("reporter", prompt, state, context)
+    return {**reply.update, "answer": reply.text.strip() or None, "status": "answered"}

@@ -1,0 +1,103 @@
+"""Reviewer: judge the cell that just ran. Deterministic checks first, then the model.
+
+The checks catch what needs no judgement (an error, no output at all, NaN in the output,
+the same failure twice); only a cell that passes them costs a model call.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from runpad.agents.budget import give_up_on_step
+from runpad.agents.llm import ask
+from runpad.agents.parsing import parse_verdict
+from runpad.prompts import render_prompt
+from runpad.state import AnalysisState, CellRecord, Context
+
+__all__ = ["deterministic_findings", "review_cell"]
+
+_NAN = re.compile(r"(?<![\w.])nan(?![\w.])", re.IGNORECASE)
+
+
+def deterministic_findings(cell: CellRecord) -> str | None:
+    """What is surely wrong with a cell that ran without error, or None."""
+    if not (cell["stdout"].strip() or cell["result"] or cell["images"] or cell["artifacts"]):
+        return "The cell printed nothing. Print the values the step computes."
+    output = f"{cell['stdout']}\n{cell['result'] or ''}"
+    if _NAN.search(output):
+        return "The output contains NaN: find where the missing values come from and handle them."
+    return None
+
+
+def _same_failure(cell: CellRecord, previous: CellRecord | None) -> bool:
+    if previous is None or previous["step"] != cell["step"] or previous["ok"]:
+        return False
+    if previous["code"].strip() == cell["code"].strip():
+        return True
+    old, new = previous["error"], cell["error"]
+    return bool(old and new and (old["name"], old["value"]) == (new["name"], new["value"]))
+
+
+async def review_cell(
+    state: AnalysisState, runtime: Runtime[Context]
+) -> Command[Literal["coder", "planner", "reporter"]]:
+    context = runtime.context
+    limits = context.limits
+    cells = state["cells"]
+    cell = cells[-1]
+    previous = cells[-2] if len(cells) > 1 else None
+    step_index = state.get("step_index", 0)
+    attempt = state.get("attempt", 0) + 1
+
+    def repair(
+        notes: str | None, **update: object
+    ) -> Command[Literal["coder", "planner", "reporter"]]:
+        if attempt >= limits.max_attempts_per_step:
+            detail = notes or _error_line(cell)
+            why = f"Step {step_index + 1} failed {attempt} times; the last problem: {detail}"
+            return give_up_on_step(state, limits, why, attempt=attempt, **update)
+        return Command(goto="coder", update={**update, "attempt": attempt, "feedback": notes})
+
+    if not cell["ok"]:
+        if _same_failure(cell, previous):
+            why = f"The same failure happened twice in step {step_index + 1}: {_error_line(cell)}."
+            return give_up_on_step(state, limits, why, attempt=attempt)
+        return repair(None)
+    if finding := deterministic_findings(cell):
+        return repair(finding)
+
+    prompt = render_prompt(
+        "reviewer",
+        context.prompts,
+        task=state["task"],
+        plan=state["plan"],
+        step_index=step_index,
+        cell=cell,
+    )
+    reply = await ask("reviewer", prompt, state, context)
+    verdict = parse_verdict(reply.text)
+    if verdict.action == "done":
+        return Command(
+            goto="reporter",
+            update={**reply.update, "answer": verdict.answer, "status": "running"},
+        )
+    if verdict.action == "repair":
+        return repair(verdict.notes or "The reviewer asked for a fix.", **reply.update)
+    if verdict.action == "replan":
+        why = verdict.notes or f"The reviewer found the plan unworkable at step {step_index + 1}."
+        return give_up_on_step(state, limits, why, **reply.update)
+    if step_index + 1 >= len(state["plan"]):
+        return Command(goto="reporter", update=reply.update)
+    return Command(
+        goto="coder",
+        update={**reply.update, "step_index": step_index + 1, "attempt": 0, "feedback": None},
+    )
+
+
+def _error_line(cell: CellRecord) -> str:
+    error = cell["error"]
+    return f"{error['name']}: {error['value']}" if error else "no usable output"

@@ -1,0 +1,70 @@
+"""The analysis graph: route, plan, code, check, (approve), run, review, repair, report.
+
+```
+START -> router -> planner -> coder -> static_check -> [approval] -> executor -> reviewer
+           |           ^         ^  \\        |                                    |
+           |           |         +---+-------+  (findings, no code: back to coder) |
+           |           +------------------------- replan -------------------------+
+           +------------------------------------> reporter <---- done / stop -----+
+```
+
+Routing lives in the nodes (they return `Command(goto=...)`), so every decision is a
+tested function of the state; this module only wires.
+"""
+
+from __future__ import annotations
+
+from langgraph.graph import END, START, StateGraph
+from typing_extensions import TypedDict
+
+from runpad.agents import (
+    approve_cell,
+    check_cell,
+    execute_cell,
+    plan_task,
+    report,
+    review_cell,
+    route_task,
+    write_cell,
+)
+from runpad.state import AnalysisState, Context
+
+__all__ = ["AnalysisInput", "build_analysis_graph"]
+
+
+class AnalysisInput(TypedDict, total=False):
+    """What a run starts from: the task, and files to put in the sandbox's work dir."""
+
+    task: str
+    files: list[str]
+
+
+def build_analysis_graph() -> StateGraph[AnalysisState, Context, AnalysisInput, AnalysisState]:
+    """The uncompiled analysis graph; compile it with the checkpointer of your choice.
+
+    Example:
+        ```python
+        from langgraph.checkpoint.memory import InMemorySaver
+
+        graph = build_analysis_graph().compile(checkpointer=InMemorySaver())
+        result = await graph.ainvoke(
+            {"task": "What is the 20th Fibonacci number?"},
+            {"configurable": {"thread_id": "t1"}},
+            context=Context(model="openai:gpt-4.1"),
+        )
+        ```
+    """
+    graph = StateGraph(AnalysisState, context_schema=Context, input_schema=AnalysisInput)
+    graph.add_node("router", route_task)
+    graph.add_node("planner", plan_task)
+    graph.add_node("coder", write_cell)
+    graph.add_node("static_check", check_cell)
+    graph.add_node("approval", approve_cell)
+    graph.add_node("executor", execute_cell)
+    graph.add_node("reviewer", review_cell)
+    graph.add_node("reporter", report)
+    graph.add_edge(START, "router")
+    graph.add_edge("planner", "coder")
+    graph.add_edge("executor", "reviewer")
+    graph.add_edge("reporter", END)
+    return graph

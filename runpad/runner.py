@@ -1,0 +1,257 @@
+"""The Python API for whole runs: `run` / `arun` a task, `resume` / `aresume` a thread.
+
+Every step is checkpointed with `durability="sync"` (a checkpoint is on disk before the
+next step starts), so a run killed at any point resumes from its thread id without
+redoing finished steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import Command, StreamMode
+
+from runpad.errors import ConfigurationError, MissingDependencyError
+from runpad.graphs import AnalysisInput, build_analysis_graph
+from runpad.state import (
+    AnalysisState,
+    ApprovalDecision,
+    ArtifactRef,
+    CellRecord,
+    Context,
+    PlanStep,
+)
+
+__all__ = [
+    "EventHandler",
+    "RunResult",
+    "RunStatus",
+    "aresume",
+    "arun",
+    "open_checkpointer",
+    "resume",
+    "run",
+]
+
+RunStatus = Literal["answered", "stopped", "rejected", "failed", "awaiting_approval"]
+EventHandler = Callable[[str, Any], Awaitable[None] | None]
+"""Called with (stream mode, chunk) for every "updates" and "custom" stream event."""
+CheckpointerSpec = BaseCheckpointSaver[Any] | str | Path | None
+
+_T = TypeVar("_T")
+_STREAM_MODES: list[StreamMode] = ["updates", "custom"]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended, and everything it produced."""
+
+    thread_id: str
+    status: RunStatus
+    answer: str | None
+    stop_reason: str | None
+    plan: list[PlanStep] = field(default_factory=list)
+    cells: list[CellRecord] = field(default_factory=list)
+    artifacts: list[ArtifactRef] = field(default_factory=list)
+    tokens: int = 0
+    pending_approval: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "answered"
+
+
+@contextlib.asynccontextmanager
+async def open_checkpointer(
+    spec: CheckpointerSpec, runs_dir: str | Path
+) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+    """A checkpointer: a saver as given, a PostgreSQL URL, or a SQLite file (the default,
+    `<runs_dir>/checkpoints.sqlite`)."""
+    if isinstance(spec, BaseCheckpointSaver):
+        yield spec
+        return
+    target = str(spec) if spec is not None else str(Path(runs_dir) / "checkpoints.sqlite")
+    if target.startswith(("postgres://", "postgresql://")):
+        try:
+            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "langgraph-checkpoint-postgres", "pip install 'runpad[postgres]'"
+            ) from exc
+        try:
+            async with AsyncPostgresSaver.from_conn_string(target) as saver:
+                await saver.setup()
+                yield saver
+        except OSError as exc:
+            raise ConfigurationError(
+                f"Could not reach the PostgreSQL checkpoint database: {exc}. Check the URL "
+                "and that the server is running."
+            ) from exc
+        return
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(target) as saver:
+        yield saver
+
+
+async def arun(
+    task: str,
+    *,
+    files: Sequence[str | Path] = (),
+    thread_id: str | None = None,
+    context: Context | None = None,
+    checkpointer: CheckpointerSpec = None,
+    on_event: EventHandler | None = None,
+    **settings: Any,
+) -> RunResult:
+    """Run a task through the analysis graph and return how it ended.
+
+    Args:
+        task: the question or job, in words.
+        files: local files to put in the sandbox's work dir.
+        thread_id: the run's id (default: a new one); resume it with `aresume`.
+        context: a full Context; otherwise one is made from `settings` (the Context's
+            fields: model, coder_model, sandbox, limits, approve, run_dir, record, ...).
+        checkpointer: a saver, a PostgreSQL URL or a SQLite path (default: SQLite in
+            the run directory).
+        on_event: receives stream events as they happen (node updates, cell output).
+
+    Example:
+        ```python
+        result = await runpad.arun("What is the 30th prime?", model="openai:gpt-4.1")
+        print(result.status, result.answer)
+        ```
+    """
+    if not task.strip():
+        raise ConfigurationError("The task is empty: say what runpad should find out.")
+    paths = await asyncio.to_thread(lambda: [Path(f).resolve() for f in files])
+    if missing := [str(p) for p in paths if not await asyncio.to_thread(p.is_file)]:
+        raise ConfigurationError(f"Input file(s) not found: {', '.join(missing)}")
+    graph_input = AnalysisInput(task=task, files=[str(p) for p in paths])
+    thread_id = thread_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    return await _drive(graph_input, thread_id, context, checkpointer, on_event, settings)
+
+
+async def aresume(
+    thread_id: str,
+    *,
+    decision: ApprovalDecision | str | None = None,
+    context: Context | None = None,
+    checkpointer: CheckpointerSpec = None,
+    on_event: EventHandler | None = None,
+    **settings: Any,
+) -> RunResult:
+    """Continue a thread: after a crash (no decision), or at its approval interrupt.
+
+    Args:
+        decision: the answer to a pending approval ("approve", {"action": "edit",
+            "code": ...} or {"action": "reject", "reason": ...}).
+    """
+    graph_input: Command[Any] | None = Command(resume=decision) if decision is not None else None
+    return await _drive(graph_input, thread_id, context, checkpointer, on_event, settings)
+
+
+def run(task: str, **options: Any) -> RunResult:
+    """`arun` for synchronous code (also inside Jupyter, where a loop already runs)."""
+    return _run_sync(arun(task, **options))
+
+
+def resume(thread_id: str, **options: Any) -> RunResult:
+    """`aresume` for synchronous code."""
+    return _run_sync(aresume(thread_id, **options))
+
+
+def _run_sync(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    # A loop is running in this thread (Jupyter): run ours in a worker thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+async def _drive(
+    graph_input: AnalysisInput | Command[Any] | None,
+    thread_id: str,
+    context: Context | None,
+    checkpointer: CheckpointerSpec,
+    on_event: EventHandler | None,
+    settings: dict[str, Any],
+) -> RunResult:
+    owns_context = context is None
+    if context is None:
+        try:
+            context = Context(**settings)
+        except TypeError as exc:
+            raise ConfigurationError(f"Unknown run setting: {exc}") from exc
+    elif settings:
+        raise ConfigurationError("Pass either context= or individual settings, not both.")
+    config: RunnableConfig = {
+        "configurable": {"thread_id": thread_id},
+        # Our own bounds end every loop; this is only the backstop.
+        "recursion_limit": 10 * context.limits.max_cells + 50,
+    }
+    try:
+        async with open_checkpointer(checkpointer, context.run_dir) as saver:
+            graph = build_analysis_graph().compile(checkpointer=saver)
+            if graph_input is None or isinstance(graph_input, Command):
+                snapshot = await graph.aget_state(config)
+                if not snapshot.values:
+                    raise ConfigurationError(
+                        f"No run with thread id {thread_id!r} in this checkpoint store; "
+                        "`runpad threads` lists the runs."
+                    )
+            async for mode, chunk in graph.astream(
+                graph_input,
+                config,
+                context=context,
+                stream_mode=_STREAM_MODES,
+                durability="sync",
+            ):
+                if on_event is not None:
+                    outcome = on_event(mode, chunk)
+                    if asyncio.iscoroutine(outcome):
+                        await outcome
+            snapshot = await graph.aget_state(config)
+    finally:
+        if owns_context:
+            await context.sandbox_manager.aclose()
+    values = cast(AnalysisState, snapshot.values)
+    return _result(thread_id, values, snapshot)
+
+
+def _result(thread_id: str, values: AnalysisState, snapshot: Any) -> RunResult:
+    pending = None
+    for task in snapshot.tasks:
+        for interrupt in task.interrupts:
+            pending = interrupt.value
+    status: RunStatus
+    if pending is not None:
+        status = "awaiting_approval"
+    else:
+        state_status = values.get("status", "failed")
+        status = "failed" if state_status == "running" else state_status
+    cells = values.get("cells", [])
+    return RunResult(
+        thread_id=thread_id,
+        status=status,
+        answer=values.get("answer"),
+        stop_reason=values.get("stop_reason"),
+        plan=values.get("plan", []),
+        cells=cells,
+        artifacts=[artifact for cell in cells for artifact in cell["artifacts"]],
+        tokens=values.get("tokens", 0),
+        pending_approval=pending,
+    )
