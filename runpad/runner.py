@@ -1,8 +1,11 @@
 """The Python API for whole runs: `run` / `arun` a task, `resume` / `aresume` a thread.
 
-Every step is checkpointed with `durability="sync"` (a checkpoint is on disk before the
-next step starts), so a run killed at any point resumes from its thread id without
-redoing finished steps.
+Every step is checkpointed with `durability="sync"`: a step's checkpoint is on disk before
+the next step starts, so a run killed at any point resumes from its thread id without
+redoing finished steps. A node that was running when the process died runs again (the
+executor's cell included); LangGraph saves a node's writes in the background, so a node
+killed in the instant after its update was streamed may run again too. Every node is
+written to be safe to re-run.
 """
 
 from __future__ import annotations
@@ -45,11 +48,12 @@ __all__ = [
 
 RunStatus = Literal["answered", "stopped", "rejected", "failed", "awaiting_approval"]
 EventHandler = Callable[[str, Any], Awaitable[None] | None]
-"""Called with (stream mode, chunk) for every "updates" and "custom" stream event."""
+"""Called with (stream mode, chunk) for every "tasks" (a node starts or ends), "updates"
+(a node's state update) and "custom" (cell output, artifacts, restores) stream event."""
 CheckpointerSpec = BaseCheckpointSaver[Any] | str | Path | None
 
 _T = TypeVar("_T")
-_STREAM_MODES: list[StreamMode] = ["updates", "custom"]
+_STREAM_MODES: list[StreamMode] = ["tasks", "updates", "custom"]
 
 
 @dataclass(frozen=True)
