@@ -42,10 +42,14 @@ async def main(command: str, config: dict[str, Any]) -> None:
                     os.kill(os.getpid(), signal.SIGKILL)
             elif mode == "custom" and chunk.get("type") == "session_restored":
                 handle.write(json.dumps({"pid": os.getpid(), "restored": chunk["replayed"]}) + "\n")
-            elif mode == "custom" and chunk.get("type") == "cell":
-                if kill[0] == "cell" and kill[1] == chunk["index"]:
-                    handle.close()
-                    os.kill(os.getpid(), signal.SIGKILL)
+            elif (
+                mode == "custom"
+                and chunk.get("type") == "cell"
+                and kill[0] == "cell"
+                and kill[1] == chunk["index"]
+            ):
+                handle.close()
+                os.kill(os.getpid(), signal.SIGKILL)
 
     context = Context(model=config["model"], run_dir=config["run_dir"], approve=config["approve"])
     if command == "run":
