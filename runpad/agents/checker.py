@@ -24,17 +24,23 @@ __all__ = ["check_cell", "defined_names", "mask_ipython_syntax", "static_finding
 _IPYTHON_NAMES = frozenset(
     {"display", "get_ipython", "In", "Out", "_", "__", "___", "exit", "quit", "_ih", "_oh"}
 )
-_MAGIC_LINE = re.compile(r"^(?P<indent>[ \t]*)(?:[!%].*|\w+\s*=\s*[!%].*)$")
+_MAGIC_LINE = re.compile(r"^(?P<indent>[ \t]*)(?:(?P<name>\w+)\s*=\s*)?[!%].*$")
 
 
 def mask_ipython_syntax(code: str) -> str:
     """Replace shell and magic lines by `pass` (same indentation) so Python can parse it."""
     if code.lstrip().startswith("%%"):  # a cell magic: its body is not Python
         return "pass"
-    return "\n".join(
-        f"{match.group('indent')}pass" if (match := _MAGIC_LINE.match(line)) else line
-        for line in code.splitlines()
-    )
+    return "\n".join(_mask_line(line) for line in code.splitlines())
+
+
+def _mask_line(line: str) -> str:
+    match = _MAGIC_LINE.match(line)
+    if match is None:
+        return line
+    # `files = !ls` still binds `files`, so later lines may use it.
+    name = match.group("name")
+    return f"{match.group('indent')}{name} = None" if name else f"{match.group('indent')}pass"
 
 
 def defined_names(cells: Iterable[str]) -> set[str]:

@@ -1,0 +1,79 @@
+"""Model resolution, record files and prompts: the failure paths say what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runpad.errors import ConfigurationError, MissingDependencyError
+from runpad.models import FunctionChatModel, ReplayChatModel, ReplyRecorder, resolve_model
+from runpad.prompts import render_prompt
+
+
+def test_a_chat_model_object_is_used_as_is() -> None:
+    model = FunctionChatModel(respond=lambda messages: "hi")
+    assert resolve_model(model) is model
+
+
+def test_malformed_model_string() -> None:
+    with pytest.raises(ConfigurationError, match="provider:model"):
+        resolve_model("gpt4")
+
+
+def test_provider_package_missing_names_the_install() -> None:
+    with pytest.raises(MissingDependencyError, match="pip install langchain-anthropic"):
+        resolve_model("anthropic:claude-sonnet-4-5")
+
+
+def test_nothing_configured_says_how(monkeypatch: pytest.MonkeyPatch) -> None:
+    import runpad.models.resolve as resolve
+
+    monkeypatch.delenv("RUNPAD_MODEL", raising=False)
+    monkeypatch.setattr(resolve, "_local_installed", lambda: False)
+    with pytest.raises(ConfigurationError, match="No model is configured") as error:
+        resolve_model(None)
+    assert "runpad[local]" in str(error.value)
+    assert "openai:gpt-4.1" in str(error.value)
+
+
+def test_environment_variable_chooses_the_model(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ReplyRecorder(tmp_path / "r.jsonl").record("coder", 0, "hello", {})
+    monkeypatch.setenv("RUNPAD_MODEL", f"replay:{tmp_path / 'r.jsonl'}")
+    model = resolve_model(None)
+    assert isinstance(model, ReplayChatModel)
+    assert model.reply("coder", 0) == "hello"
+
+
+def test_record_round_trip(tmp_path: Path) -> None:
+    recorder = ReplyRecorder(tmp_path / "run.jsonl")
+    recorder.record("planner", 0, "1. step", {"input_tokens": 3, "output_tokens": 2})
+    recorder.record("coder", 0, "```python\nprint(1)\n```", {})
+    recorder.record("coder", 1, "```python\nprint(2)\n```", {})
+    model = ReplayChatModel(path=str(tmp_path / "run.jsonl"))
+    assert model.reply("coder", 1) == "```python\nprint(2)\n```"
+    assert model.invoke("anything").content == "1. step"  # plain use: file order
+    with pytest.raises(ConfigurationError, match="no reply for call 5 of the coder"):
+        model.reply("coder", 5)
+
+
+def test_missing_or_broken_record(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="No record file"):
+        ReplayChatModel(path=str(tmp_path / "absent.jsonl"))
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"runpad_record": 1}\nnot json\n')
+    with pytest.raises(ConfigurationError, match="broken.jsonl:2 is not JSON"):
+        ReplayChatModel(path=str(broken))
+
+
+def test_prompts_render_strictly_and_can_be_overridden() -> None:
+    text = render_prompt("router", None, task="What is 2+2?", files=[])
+    assert "What is 2+2?" in text
+    with pytest.raises(ConfigurationError, match="undefined variable"):
+        render_prompt("router", None, files=[])
+    custom = render_prompt("router", {"router": "Route: {{ task | upper }}"}, task="hi", files=[])
+    assert custom == "Route: HI"
+    with pytest.raises(ConfigurationError, match="Unknown prompt"):
+        render_prompt("poet", None)
