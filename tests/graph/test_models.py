@@ -64,7 +64,7 @@ def test_missing_or_broken_record(tmp_path: Path) -> None:
         ReplayChatModel(path=str(tmp_path / "absent.jsonl"))
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"runpad_record": 1}\nnot json\n')
-    with pytest.raises(ConfigurationError, match="broken.jsonl:2 is not JSON"):
+    with pytest.raises(ConfigurationError, match=r"broken\.jsonl:2 is not JSON"):
         ReplayChatModel(path=str(broken))
 
 
