@@ -7,7 +7,7 @@ the same failure twice); only a cell that passes them costs a model call.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command
@@ -69,6 +69,10 @@ async def review_cell(
         return repair(None)
     if finding := deterministic_findings(cell):
         return repair(finding)
+    if _same_success(cell, previous):
+        # The coder re-sent a cell that already worked: asking again cannot change its
+        # output, so the step is as done as it will get.
+        return _advance(state, {})
 
     prompt = render_prompt(
         "reviewer",
@@ -90,11 +94,26 @@ async def review_cell(
     if verdict.action == "replan":
         why = verdict.notes or f"The reviewer found the plan unworkable at step {step_index + 1}."
         return give_up_on_step(state, limits, why, **reply.update)
+    return _advance(state, reply.update)
+
+
+def _advance(state: AnalysisState, update: dict[str, Any]) -> Command[Any]:
+    """On to the next step, or to the reporter after the last one."""
+    step_index = state.get("step_index", 0)
     if step_index + 1 >= len(state["plan"]):
-        return Command(goto="reporter", update=reply.update)
+        return Command(goto="reporter", update=update)
     return Command(
         goto="coder",
-        update={**reply.update, "step_index": step_index + 1, "attempt": 0, "feedback": None},
+        update={**update, "step_index": step_index + 1, "attempt": 0, "feedback": None},
+    )
+
+
+def _same_success(cell: CellRecord, previous: CellRecord | None) -> bool:
+    return bool(
+        previous
+        and previous["ok"]
+        and previous["step"] == cell["step"]
+        and previous["code"].strip() == cell["code"].strip()
     )
 
 

@@ -275,3 +275,20 @@ async def test_missing_input_file_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigurationError, match="not found"):
         await arun("x", files=[tmp_path / "absent.csv"], run_dir=str(tmp_path))
+
+
+async def test_a_repeated_working_cell_moves_on(
+    script: Script, sandboxes: CountingManager, tmp_path: Path
+) -> None:
+    same = code("print(17 * 23)")
+    model = script(
+        router=[ROUTE_CODE],
+        planner=[ONE_STEP],
+        coder=[same, same],
+        reviewer=["VERDICT: repair\nNOTES: are you sure?"],  # then no reviewer call again
+        reporter=["17 * 23 = 391"],
+    )
+    result = await run_task("17 * 23", model, sandboxes, tmp_path)
+    assert result.status == "answered"
+    assert result.answer == "17 * 23 = 391"
+    assert len(result.cells) == 2
