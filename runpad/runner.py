@@ -92,15 +92,18 @@ async def open_checkpointer(
             raise MissingDependencyError(
                 "langgraph-checkpoint-postgres", "pip install 'runpad[postgres]'"
             ) from exc
-        try:
-            async with AsyncPostgresSaver.from_conn_string(target) as saver:
-                await saver.setup()
-                yield saver
-        except OSError as exc:
-            raise ConfigurationError(
-                f"Could not reach the PostgreSQL checkpoint database: {exc}. Check the URL "
-                "and that the server is running."
-            ) from exc
+        from psycopg import OperationalError
+
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                saver = await stack.enter_async_context(AsyncPostgresSaver.from_conn_string(target))
+            except (OSError, OperationalError) as exc:
+                raise ConfigurationError(
+                    f"Could not reach the PostgreSQL checkpoint database: {exc}. Check the "
+                    "URL and that the server is running."
+                ) from exc
+            await saver.setup()
+            yield saver
         return
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 

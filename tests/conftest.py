@@ -9,6 +9,8 @@ import pytest
 from runpad.errors import SandboxUnavailable
 from runpad.sandbox.environment import find_environment
 
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.scripted"]
+
 
 def sandbox_ready() -> str | None:
     """Why the local sandbox cannot run here, or None when it can."""

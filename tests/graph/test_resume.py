@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.graph.conftest import code, write_script
+from tests.fixtures.scripted import code, write_script
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 

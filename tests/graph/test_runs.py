@@ -9,7 +9,7 @@ import pytest
 
 from runpad.runner import RunResult, aresume, arun
 from runpad.state import Context, RunLimits
-from tests.graph.conftest import CountingManager, Script, code
+from tests.fixtures.scripted import CountingManager, Script, code
 
 pytestmark = pytest.mark.sandbox
 
