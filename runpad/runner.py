@@ -96,20 +96,22 @@ async def open_checkpointer(
 
         async with contextlib.AsyncExitStack() as stack:
             try:
-                saver = await stack.enter_async_context(AsyncPostgresSaver.from_conn_string(target))
+                postgres = await stack.enter_async_context(
+                    AsyncPostgresSaver.from_conn_string(target)
+                )
             except (OSError, OperationalError) as exc:
                 raise ConfigurationError(
                     f"Could not reach the PostgreSQL checkpoint database: {exc}. Check the "
                     "URL and that the server is running."
                 ) from exc
-            await saver.setup()
-            yield saver
+            await postgres.setup()
+            yield postgres
         return
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     Path(target).parent.mkdir(parents=True, exist_ok=True)
-    async with AsyncSqliteSaver.from_conn_string(target) as saver:
-        yield saver
+    async with AsyncSqliteSaver.from_conn_string(target) as sqlite:
+        yield sqlite
 
 
 async def arun(
