@@ -11,18 +11,29 @@ from runpad.errors import (
     SandboxError,
     SandboxUnavailable,
 )
+from runpad.graphs import build_analysis_graph
+from runpad.runner import RunResult, aresume, arun, resume, run
 from runpad.sandbox import Execution, Limits, Sandbox, open_sandbox
+from runpad.state import Context, RunLimits
 
 __all__ = [
     "ConfigurationError",
+    "Context",
     "Execution",
     "Limits",
     "MissingDependencyError",
+    "RunLimits",
+    "RunResult",
     "RunpadError",
     "Sandbox",
     "SandboxError",
     "SandboxUnavailable",
+    "aresume",
+    "arun",
+    "build_analysis_graph",
     "open_sandbox",
+    "resume",
+    "run",
 ]
 
 __version__ = "0.1.0"
