@@ -77,6 +77,19 @@ class Sandbox(abc.ABC):
     def is_running(self) -> bool:
         return self._started and not self._closed
 
+    @property
+    def is_alive(self) -> bool:
+        """Running, and its interpreter is still there: a local check, no round trip.
+
+        False once the kernel died (killed, out of memory) while nothing ran, which is how
+        a pool tells a warm session it must throw away.
+        """
+        return self.is_running and self._is_alive()
+
+    def _is_alive(self) -> bool:
+        """Backends that can cheaply tell whether their interpreter died override this."""
+        return True
+
     async def __aenter__(self) -> Self:
         await self.start()
         return self

@@ -17,7 +17,13 @@ from pathlib import Path
 
 from runpad.sandbox.limits import Limits
 
-__all__ = ["SessionCgroup", "cgroup_support", "create_session_cgroup"]
+__all__ = [
+    "SessionCgroup",
+    "cgroup_support",
+    "create_session_cgroup",
+    "pid_alive",
+    "sweep_orphan_cgroups",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +44,14 @@ class SessionCgroup:
         return [directory / "cgroup.procs" for directory in self.directories]
 
     def memory_events(self) -> int:
-        """How many times the memory limit was hit (v1 failcnt, v2 `max` events)."""
+        """How many processes the memory limit killed (`oom_kill` in v1 and v2)."""
         for directory in self.directories:
-            with contextlib.suppress(OSError, ValueError):
-                if (directory / "memory.failcnt").exists():
-                    return int((directory / "memory.failcnt").read_text())
-                for line in (directory / "memory.events").read_text().splitlines():
-                    if line.startswith("oom_kill "):
-                        return int(line.split()[1])
+            # v1's memory.failcnt stays 0 when the memory+swap limit is the one hit.
+            for name in ("memory.events", "memory.oom_control"):
+                with contextlib.suppress(OSError, ValueError):
+                    for line in (directory / name).read_text().splitlines():
+                        if line.startswith("oom_kill "):
+                            return int(line.split()[1])
         return 0
 
     def kill_all(self) -> None:
@@ -158,3 +164,28 @@ def _write_v1_limits(group: SessionCgroup, limits: Limits) -> None:
             period = 100_000
             (directory / "cpu.cfs_period_us").write_text(str(period))
             (directory / "cpu.cfs_quota_us").write_text(str(int(limits.cpus * period)))
+
+
+def sweep_orphan_cgroups() -> None:
+    """Remove session cgroups (named `<owner pid>-<session>`) whose owner process is gone."""
+    parents = [_ROOT / _PARENT, *(_ROOT / c / _PARENT for c in _V1_CONTROLLERS)]
+    for parent in parents:
+        if not parent.is_dir():
+            continue
+        for directory in parent.iterdir():
+            owner, _, session = directory.name.partition("-")
+            if not (directory.is_dir() and owner.isdigit() and session):
+                continue
+            if pid_alive(int(owner)):
+                continue
+            SessionCgroup([directory]).remove()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -9,7 +9,7 @@ from runpad.sandbox.base import Sandbox
 
 __all__ = ["BACKENDS", "open_sandbox"]
 
-BACKENDS: tuple[str, ...] = ("local", "unsafe-local")
+BACKENDS: tuple[str, ...] = ("local", "unsafe-local", "docker", "e2b", "fake")
 """Backend names `open_sandbox` accepts."""
 
 
@@ -30,6 +30,18 @@ def open_sandbox(backend: str = "local", **options: Any) -> Sandbox:
         from runpad.sandbox.unsafe_local import UnsafeLocalSandbox
 
         return UnsafeLocalSandbox(**options)
+    if backend == "docker":  # imported here: the Docker SDK is an optional extra
+        from runpad.sandbox.docker import DockerSandbox
+
+        return DockerSandbox(**options)
+    if backend == "e2b":
+        from runpad.sandbox.e2b import E2BSandbox
+
+        return E2BSandbox(**options)
+    if backend == "fake":
+        from runpad.sandbox.fake import FakeSandbox
+
+        return FakeSandbox(**options)
     raise ConfigurationError(
         f"Unknown sandbox backend {backend!r}; choose one of: {', '.join(BACKENDS)}."
     )

@@ -16,12 +16,14 @@ import logging
 import queue
 import re
 import secrets
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import zmq
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
 from runpad.errors import SandboxClosed, SandboxStartError
@@ -45,6 +47,7 @@ __all__ = ["KernelDriver", "KernelOutcome", "KernelSandbox", "connection_info", 
 logger = logging.getLogger(__name__)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_USED_PORTS = ("shell_port", "iopub_port", "control_port")
 STARTUP_FILE = Path(__file__).with_name("kernel_startup.py")
 """Run by the kernel at start: data frame tables, matplotlib inline, quiet warnings."""
 
@@ -85,8 +88,9 @@ def to_kernel_code(code: str, language: Language) -> str:
     if language == "python":
         return code
     if language == "shell":
-        # --raise-error turns a non-zero exit status into an error value, like Python code.
-        return "%%bash --raise-error\n" + code
+        # IPython 8+ turns a non-zero exit status into CalledProcessError by itself (an error
+        # value, like Python code); it dropped `--raise-error`, which bash would then receive.
+        return "%%bash\n" + code
     raise ValueError(f"Unsupported language {language!r}: use 'python' or 'shell'.")
 
 
@@ -118,11 +122,32 @@ class KernelDriver:
         self._client = AsyncKernelClient()
         self._client.load_connection_info(info)  # type: ignore[arg-type]  # a TypedDict there
         self._is_alive = is_alive
+        # The code that ran in a dead kernel may have replaced its socket paths with links
+        # to any socket of this machine; a reconnecting zmq socket would follow them. So we
+        # connect once, to sockets that the new kernel made, and never reconnect.
+        self._client.context.setsockopt(zmq.RECONNECT_IVL, -1)
+        self._socket_paths = (
+            [Path(f"{info['ip']}-{info[port]}") for port in _USED_PORTS]
+            if info.get("transport") == "ipc"
+            else []
+        )
 
     async def connect(self, timeout: float) -> None:
         """Wait until the kernel answers on shell and its iopub stream reaches us."""
-        self._client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
         deadline = time.monotonic() + timeout
+        while not await asyncio.to_thread(self._sockets_ready):
+            if not self._is_alive():
+                raise SandboxStartError(
+                    "The sandbox kernel exited during start-up; run `runpad sandbox check` "
+                    "and `runpad sandbox setup` to repair the sandbox environment."
+                )
+            if time.monotonic() > deadline:
+                raise SandboxStartError(
+                    f"The sandbox kernel did not open its sockets within {timeout:.0f} s; "
+                    "raise Limits.start_timeout if this machine is slow."
+                )
+            await asyncio.sleep(0.005)
+        self._client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
         # zmq drops what a PUB socket sends before our SUB has joined, so we ask until a
         # kernel_info request's status message arrives on iopub, not just its reply.
         while time.monotonic() < deadline:
@@ -139,6 +164,16 @@ class KernelDriver:
             f"The sandbox kernel did not answer within {timeout:.0f} s; raise "
             "Limits.start_timeout if this machine is slow."
         )
+
+    def _sockets_ready(self) -> bool:
+        """Every ipc socket we use exists and is a socket (never a link)."""
+        for path in self._socket_paths:
+            try:
+                if not stat.S_ISSOCK(path.lstat().st_mode):
+                    return False
+            except FileNotFoundError:
+                return False
+        return True
 
     async def _seen_on_iopub(self, msg_id: str, wait: float) -> bool:
         deadline = time.monotonic() + wait
@@ -240,7 +275,16 @@ class KernelDriver:
         self._client.control_channel.send(self._client.session.msg("interrupt_request", {}))
 
     def close(self) -> None:
-        self._client.stop_channels()
+        # Not stop_channels(): it asks for the stdin and heartbeat channels, whose lazy
+        # properties would open new sockets to the old kernel's (possibly planted) paths.
+        if self._client.channels_running:
+            for channel in (
+                self._client.shell_channel,
+                self._client.iopub_channel,
+                self._client.control_channel,
+            ):
+                channel.stop()
+        self._client.context.destroy(linger=0)
 
 
 def outcome_to_execution(
@@ -311,6 +355,13 @@ class KernelSandbox(Sandbox):
     def _death_reason(self) -> str:
         """Why the kernel process died, in words, for the error the model reads."""
         return "the kernel process exited"
+
+    def _kernel_alive(self) -> bool:
+        """Whether the kernel process still runs; backends that own a process override it."""
+        return True
+
+    def _is_alive(self) -> bool:
+        return self._driver is not None and self._kernel_alive()
 
     # -- shared behaviour ----------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import dataclasses
 import json
 import logging
 import os
@@ -28,7 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runpad.errors import SandboxStartError, SandboxUnavailable
-from runpad.sandbox.cgroups import SessionCgroup, create_session_cgroup
+from runpad.sandbox.cgroups import (
+    SessionCgroup,
+    create_session_cgroup,
+    pid_alive,
+    sweep_orphan_cgroups,
+)
 from runpad.sandbox.environment import SandboxEnvironment, find_environment, runpad_home
 from runpad.sandbox.kernel import (
     STARTUP_FILE,
@@ -94,10 +100,16 @@ def find_bwrap() -> str:
 
 @dataclass(frozen=True)
 class SandboxLayout:
-    """The host directories of one session."""
+    """The host directories of one session.
+
+    `ipc_name` changes at every kernel launch: the sandbox can write in its ipc dir (the
+    kernel makes its sockets there), so the host never reuses one; a new kernel gets a
+    fresh directory the old one never saw, and nothing planted there can redirect the host.
+    """
 
     session_dir: Path
     environment: SandboxEnvironment
+    ipc_name: str = "ipc"
 
     @property
     def work(self) -> Path:
@@ -105,7 +117,7 @@ class SandboxLayout:
 
     @property
     def ipc(self) -> Path:
-        return self.session_dir / "ipc"
+        return self.session_dir / self.ipc_name
 
     @property
     def etc(self) -> Path:
@@ -174,6 +186,10 @@ def bwrap_argv(
     for entry in _ETC_ENTRIES:
         if os.path.exists(f"/etc/{entry}"):
             argv += ["--ro-bind", f"/etc/{entry}", f"/etc/{entry}"]
+    # The sandbox's uid owns whatever root owns, so no mode hides a file in a bind: /etc/ssl
+    # comes for its certificates, and its private keys (mode 0710) are covered up.
+    if os.path.isdir("/etc/ssl/private"):
+        argv += ["--tmpfs", "/etc/ssl/private", "--remount-ro", "/etc/ssl/private"]
     for name in ("passwd", "group", "hosts", "hostname"):
         argv += ["--ro-bind", str(layout.etc / name), f"/etc/{name}"]
     environment = layout.environment
@@ -208,6 +224,11 @@ def bwrap_argv(
         "--bind",
         str(layout.ipc),
         INSIDE_IPC,
+        # The host rewrites kernel.json at every restart; writable, it could be swapped for
+        # a symlink that makes the host overwrite any of its files. A mount can't be replaced.
+        "--ro-bind-try",
+        str(layout.ipc / "kernel.json"),
+        f"{INSIDE_IPC}/kernel.json",
         "--ro-bind",
         str(STARTUP_FILE),
         INSIDE_STARTUP,
@@ -218,7 +239,12 @@ def bwrap_argv(
             str(font_cache),
             f"{INSIDE_HOME}/.config/matplotlib/{font_cache.name}",
         ]
-    argv += ["--remount-ro", "/", "--chdir", INSIDE_WORK]
+    # uid 1000 here is root outside when bwrap runs as root, and the kernel lets root's uid
+    # write global sysctls (/proc/sys/kernel/core_pattern: code execution on the host)
+    # whatever its capabilities: /proc is read-only. A read-only /dev keeps the sandbox
+    # from filling memory there past tmp_mb; its device nodes stay writable.
+    argv += ["--remount-ro", "/", "--remount-ro", "/proc", "--remount-ro", "/dev"]
+    argv += ["--chdir", INSIDE_WORK]
     for key, value in sandbox_env(environment, limits).items():
         argv += ["--setenv", key, value]
     if seccomp_fd is not None:
@@ -249,13 +275,17 @@ class _Libc:
     """mount(2) and umount2(2), to give the work dir a hard size without a helper process."""
 
     MNT_DETACH = 2
+    # Files the sandbox makes are root's on the host: no set-user-ID bits, no device nodes.
+    MS_NOSUID = 2
+    MS_NODEV = 4
 
     def __init__(self) -> None:
         self._libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
     def mount_tmpfs(self, target: Path, size_mb: int) -> bool:
         options = f"size={size_mb}m,mode=0755".encode()
-        result = self._libc.mount(b"runpad-work", str(target).encode(), b"tmpfs", 0, options)
+        flags = self.MS_NOSUID | self.MS_NODEV
+        result = self._libc.mount(b"runpad", str(target).encode(), b"tmpfs", flags, options)
         return bool(result == 0)
 
     def unmount(self, target: Path) -> None:
@@ -332,7 +362,9 @@ class LocalSandbox(KernelSandbox):
             raise
 
     async def _launch_kernel(self) -> KernelDriver:
-        layout = self.layout
+        layout = dataclasses.replace(self.layout, ipc_name=f"ipc-{secrets.token_hex(4)}")
+        await asyncio.to_thread(_make_ipc_dir, layout.ipc)
+        self._layout = layout
         info = connection_info(f"{INSIDE_IPC}/k")
         (layout.ipc / "kernel.json").write_text(json.dumps(info))
         command = kernel_argv(
@@ -390,6 +422,8 @@ class LocalSandbox(KernelSandbox):
             await process.wait()
         if self._cgroup is not None:
             await asyncio.to_thread(self._cgroup.kill_all)
+        if self._layout is not None:
+            await asyncio.to_thread(_remove_ipc_dir, self._layout.ipc)
 
     async def _close(self) -> None:
         await super()._close()
@@ -407,15 +441,33 @@ class LocalSandbox(KernelSandbox):
         return log.read_text(errors="replace")[-3000:] if log.exists() else "(empty)"
 
 
+IPC_DIR_MB = 1
+"""Size of the ipc dir's tmpfs: sockets take no space, so anything written there is abuse."""
+
+
+def _make_ipc_dir(path: Path) -> None:
+    path.mkdir()  # never an existing one: see SandboxLayout
+    if os.geteuid() == 0:
+        _Libc().mount_tmpfs(path, IPC_DIR_MB)
+
+
+def _remove_ipc_dir(path: Path) -> None:
+    if os.path.ismount(path):
+        _Libc().unmount(path)
+    shutil.rmtree(path, ignore_errors=True)  # rmtree never follows links
+
+
 def _remove_session_dir(session_dir: Path) -> None:
-    work = session_dir / "work"
-    if os.path.ismount(work):
-        _Libc().unmount(work)
+    for directory in [session_dir / "work", *session_dir.glob("ipc*")]:
+        if os.path.ismount(directory):
+            _Libc().unmount(directory)
     shutil.rmtree(session_dir, ignore_errors=True)
 
 
 def sweep_orphan_sessions(sessions_dir: Path) -> None:
-    """Remove session dirs (and their mounts) left by processes that died without closing."""
+    """Remove session dirs (and their mounts and cgroups) left by processes that died
+    without closing their sessions."""
+    sweep_orphan_cgroups()
     if not sessions_dir.is_dir():
         return
     for session_dir in sessions_dir.iterdir():
@@ -423,17 +475,7 @@ def sweep_orphan_sessions(sessions_dir: Path) -> None:
             owner = int((session_dir / "owner").read_text())
         except (OSError, ValueError):
             continue
-        if owner == os.getpid() or _pid_alive(owner):
+        if owner == os.getpid() or pid_alive(owner):
             continue
         logger.info("removing orphaned sandbox session %s", session_dir)
         _remove_session_dir(session_dir)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

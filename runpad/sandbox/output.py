@@ -97,11 +97,13 @@ class StreamCapture:
             self._pending.clear()
         if self._spilled >= self._spill_limit:
             return
-        part = text[: self._spill_limit - self._spilled]
+        data = text.encode("utf-8", errors="replace")
+        room = self._spill_limit - self._spilled
+        cut = len(data) >= room
+        if cut:  # the limit is in bytes; cut on a character boundary
+            data = data[:room].decode("utf-8", errors="ignore").encode() + _SPILL_CUT.encode()
         try:
-            self._spill.write(part.encode("utf-8", errors="replace"))
-            self._spilled += len(part)
-            if self._spilled >= self._spill_limit:
-                self._spill.write(_SPILL_CUT.encode())
+            self._spill.write(data)
+            self._spilled = self._spill_limit if cut else self._spilled + len(data)
         except OSError:  # the work dir filled up: the spill keeps what it has
             self._spilled = self._spill_limit

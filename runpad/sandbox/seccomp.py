@@ -3,21 +3,31 @@
 It allows ordinary programs (the data stack, compilers, shells) and denies the system calls
 that exist to cross a sandbox's walls: debugging other processes, mounting, making or
 joining namespaces, kernel keyrings, eBPF, perf, userfaultfd and io_uring (both common in
-kernel exploits), loading kernel code, and pushing keystrokes into a terminal (TIOCSTI).
+kernel exploits), loading kernel code, pushing keystrokes into a terminal (TIOCSTI), and
+setting the set-user-ID or set-group-ID bit on a file (the host sees the sandbox's files as
+root's: a setuid file in the work dir would be a setuid-root program on the host).
 Denied calls fail with EPERM, so programs see an ordinary permission error. Calls made
 through another architecture's ABI (32-bit `int 0x80`) kill the process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import stat
 import tempfile
 from functools import cache
 
 from runpad.errors import MissingDependencyError
 
-__all__ = ["DENIED_SYSCALLS", "NAMESPACE_CLONE_FLAGS", "seccomp_filter_bpf", "seccomp_filter_fd"]
+__all__ = [
+    "DENIED_SYSCALLS",
+    "MODE_SETTING_SYSCALLS",
+    "NAMESPACE_CLONE_FLAGS",
+    "seccomp_filter_bpf",
+    "seccomp_filter_fd",
+]
 
 DENIED_SYSCALLS: tuple[str, ...] = (
     # other processes' memory
@@ -82,6 +92,22 @@ NAMESPACE_CLONE_FLAGS: tuple[int, ...] = (
 _TIOCSTI = 0x5412
 _TIOCLINUX = 0x541C
 
+# System call -> (index of its mode argument, index of its open flags or None): the calls
+# that can give a file a mode. The list is systemd's (RestrictSUIDSGID=).
+MODE_SETTING_SYSCALLS: dict[str, tuple[int, int | None]] = {
+    "chmod": (1, None),
+    "fchmod": (1, None),
+    "fchmodat": (2, None),
+    "fchmodat2": (2, None),
+    "mkdir": (1, None),
+    "mkdirat": (2, None),
+    "mknod": (1, None),
+    "mknodat": (2, None),
+    "creat": (1, None),
+    "open": (2, 1),
+    "openat": (3, 2),
+}
+
 
 @cache
 def seccomp_filter_bpf() -> bytes:
@@ -109,17 +135,42 @@ def seccomp_filter_bpf() -> bytes:
     rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
     for request in (_TIOCSTI, _TIOCLINUX):
         rules.add_rule(deny, "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, request))
+    for name, conditions in _setuid_mode_rules():
+        arguments = [seccomp.Arg(i, seccomp.MASKED_EQ, bits, bits) for i, bits in conditions]
+        with contextlib.suppress(RuntimeError, ValueError):  # fchmodat2 is new (Linux 6.6)
+            rules.add_rule(deny, name, *arguments)
+    # openat2 passes its mode in memory, out of a filter's reach: ENOSYS makes callers
+    # fall back to openat, which the rules above see.
+    rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "openat2")
     with tempfile.TemporaryFile() as handle:
         rules.export_bpf(handle)
         handle.seek(0)
         return handle.read()
 
 
+def _setuid_mode_rules() -> list[tuple[str, tuple[tuple[int, int], ...]]]:
+    """(call, ((argument, bits), ...)): a call that sets S_ISUID or S_ISGID on a file.
+
+    A call matches when each listed argument has all its bits set. open's mode means
+    something only when it creates a file, so those rules also require O_CREAT or O_TMPFILE.
+    """
+    rules = []
+    for name, (mode_arg, flags_arg) in MODE_SETTING_SYSCALLS.items():
+        creating = (
+            [()]
+            if flags_arg is None
+            else [((flags_arg, os.O_CREAT),), ((flags_arg, os.O_TMPFILE),)]
+        )
+        for bit in (stat.S_ISUID, stat.S_ISGID):
+            rules += [(name, ((mode_arg, bit), *flags)) for flags in creating]
+    return rules
+
+
 def seccomp_filter_fd() -> int:
     """A readable file descriptor holding the filter; the caller passes it on and closes it."""
     read_fd, write_fd = os.pipe()
     program = seccomp_filter_bpf()
-    # A pipe buffer holds 64 KiB; our program is a few hundred bytes.
+    # A pipe buffer holds 64 KiB; our program is under 2 KiB.
     os.write(write_fd, program)
     os.close(write_fd)
     return read_fd

@@ -77,7 +77,9 @@ class UnsafeLocalSandbox(KernelSandbox):
     async def _launch_kernel(self) -> KernelDriver:
         assert self._session_dir is not None
         assert self._environment is not None
-        info = connection_info(str(self._session_dir / "k"))
+        # Fresh socket names at every launch: a killed kernel leaves its socket files behind,
+        # and the driver connects once, to the first sockets it finds.
+        info = connection_info(str(self._session_dir / f"k{secrets.token_hex(3)}"))
         connection_file = self._session_dir / "kernel.json"
         connection_file.write_text(json.dumps(info))
         env = {

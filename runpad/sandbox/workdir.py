@@ -46,7 +46,9 @@ class WorkDir:
         """Map a path given by a caller to a host path, refusing anything outside the root."""
         if not name or "\x00" in name:
             raise SandboxFileError(f"Invalid path {name!r}: give a path relative to the work dir.")
-        relative = name.lstrip("/") if name.startswith("/work/") else name
+        # /work is where the code sees its work dir, so its paths name the same files.
+        inside = name == "/work" or name.startswith("/work/")
+        relative = (name.removeprefix("/work").lstrip("/") or ".") if inside else name
         candidate = (self.root / relative).resolve()
         root = self.root.resolve()
         if candidate != root and root not in candidate.parents:

@@ -1,0 +1,1 @@
+"""The sandbox conformance suite: every backend, the same tests."""

@@ -1,0 +1,103 @@
+"""One sandbox conformance suite, run against every backend.
+
+Each backend declares what it can do beyond the protocol (a set of capability names); a test
+that needs a capability the backend lacks is skipped and says why. Everything else every
+backend must pass. Add a backend here and the whole suite runs against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+
+from runpad.sandbox import Limits, Sandbox, open_sandbox
+from runpad.sandbox.unsafe_local import UnsafeSandboxWarning
+
+CAPABILITIES: dict[str, str] = {
+    "matplotlib": "figures come back as image/png display data",
+    "dataframe": "pandas data frames come back as text, HTML and Frictionless table data",
+    "interrupt": "a timeout stops a busy cell (pure Python or C-level) and the session answers",
+    "restart": "restart() clears the interpreter's state",
+    "kernel-death": "the interpreter may die (os._exit) and the session restarts it",
+    "shell-escape": "IPython's `!command` lines run",
+    "shell": 'cells with language="shell" run',
+}
+"""What a backend may do beyond the protocol that every backend must pass."""
+
+_KERNEL = frozenset(CAPABILITIES)
+
+# The fake runs Python in the test process: it has a namespace to clear, nothing else.
+BACKEND_CAPABILITIES: dict[str, frozenset[str]] = {
+    "local": _KERNEL,
+    "unsafe-local": _KERNEL,
+    "fake": frozenset({"restart"}),
+}
+"""The backends under test. A backend that needs the machine set up names the fixture that
+skips (or in CI fails) when it is not, in READINESS."""
+
+READINESS: dict[str, str] = {"local": "require_sandbox", "unsafe-local": "require_sandbox"}
+
+LIMITS = Limits(timeout=20, interrupt_grace=0.5, start_timeout=30)
+"""Cells here are quick; a test that wants a timeout passes its own."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The backend under test and what it can do."""
+
+    name: str
+    capabilities: frozenset[str]
+
+    def require(self, capability: str) -> None:
+        """Skip the calling test when this backend lacks `capability`."""
+        if capability not in CAPABILITIES:
+            raise ValueError(f"Unknown capability {capability!r}; add it to CAPABILITIES.")
+        if capability not in self.capabilities:
+            pytest.skip(f"{self.name!r} lacks {capability!r}: {CAPABILITIES[capability]}")
+
+
+OpenSession = Callable[..., Awaitable[Sandbox]]
+"""`await open_session(limits=None)`: another started session of the backend under test."""
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(name, marks=[pytest.mark.sandbox] if name in READINESS else [])
+        for name in BACKEND_CAPABILITIES
+    ]
+)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    name: str = request.param
+    if name in READINESS:
+        request.getfixturevalue(READINESS[name])
+    return Backend(name, BACKEND_CAPABILITIES[name])
+
+
+@pytest.fixture
+async def open_session(backend: Backend) -> AsyncIterator[OpenSession]:
+    """Opens started sessions of the backend; every one is closed when the test ends."""
+    opened: list[Sandbox] = []
+
+    async def open_(limits: Limits | None = None) -> Sandbox:
+        sandbox = open_sandbox(backend.name, limits=limits or LIMITS)
+        opened.append(sandbox)
+        if backend.name == "unsafe-local":
+            with pytest.warns(UnsafeSandboxWarning, match="WITHOUT isolation"):
+                await sandbox.start()
+        else:
+            await sandbox.start()
+        return sandbox
+
+    try:
+        yield open_
+    finally:
+        for sandbox in opened:
+            await sandbox.close()
+
+
+@pytest.fixture
+async def sandbox(open_session: OpenSession) -> Sandbox:
+    """A started session of the backend under test."""
+    return await open_session()

@@ -1,0 +1,93 @@
+"""The docker and e2b backends are optional extras: lazy imports, install hints, the image."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from runpad.sandbox import BACKENDS
+from runpad.sandbox.environment import SANDBOX_PACKAGES
+
+DOCKERFILE = Path(__file__).parents[2] / "docker" / "Dockerfile"
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+def test_importing_runpad_loads_no_optional_sdk() -> None:
+    result = _python(
+        "import sys, runpad.sandbox\n"
+        "print(sorted(m for m in ('docker', 'e2b', 'e2b_code_interpreter') if m in sys.modules))"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_both_backends_are_known_and_exported_lazily() -> None:
+    assert {"docker", "e2b"} <= set(BACKENDS)
+    result = _python(
+        "import runpad.sandbox as s\nprint(s.DockerSandbox.backend, s.E2BSandbox.backend)"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["docker", "e2b"]
+
+
+@pytest.mark.parametrize(
+    ("backend", "sdk", "extra"),
+    [("docker", "docker", "runpad[docker]"), ("e2b", "e2b_code_interpreter", "runpad[e2b]")],
+)
+def test_a_missing_sdk_names_the_extra_to_install(backend: str, sdk: str, extra: str) -> None:
+    result = _python(
+        f"import sys\nsys.modules[{sdk!r}] = None  # as if it were not installed\n"
+        "from runpad.errors import MissingDependencyError\n"
+        "from runpad.sandbox import open_sandbox\n"
+        "try:\n"
+        f"    open_sandbox({backend!r})\n"
+        "except MissingDependencyError as exc:\n"
+        "    print(exc)\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"pip install '{extra}'" in result.stdout
+
+
+def test_the_dockerfile_installs_the_sandbox_packages() -> None:
+    match = re.search(r'ARG SANDBOX_PACKAGES="([^"]*)"', DOCKERFILE.read_text())
+    assert match is not None
+    assert tuple(match.group(1).split()) == SANDBOX_PACKAGES
+
+
+def test_the_dockerfile_labels_what_the_backend_reads() -> None:
+    from runpad.sandbox.docker_image import LABEL_FONT_CACHE, LABEL_PYTHON
+
+    text = DOCKERFILE.read_text()
+    assert f'{LABEL_PYTHON}="/opt/runpad/venv/bin/python"' in text
+    assert f'{LABEL_FONT_CACHE}="/opt/runpad/venv/runpad-mplconfig"' in text
+    assert "USER 1000:1000" in text
+
+
+def test_the_rootfs_writer_keeps_symlink_chains_and_parents(tmp_path: Path) -> None:
+    from runpad.sandbox.docker_image import _RootfsWriter
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "lib.so").write_bytes(b"elf")
+    (tmp_path / "linked").symlink_to("real")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        _RootfsWriter(tar).add_path(str(tmp_path / "linked" / "lib.so"))
+    buffer.seek(0)
+    with tarfile.open(fileobj=buffer) as tar:
+        members = {member.name: member for member in tar.getmembers()}
+    root = str(tmp_path).lstrip("/")
+    assert members[f"{root}/linked"].issym()
+    assert members[f"{root}/linked"].linkname == "real"
+    assert members[f"{root}/real"].isdir()
+    assert members[f"{root}/real/lib.so"].isfile()
+    assert members[f"{root}/real/lib.so"].uid == 0
+    assert members[root].mode & 0o555 == 0o555  # parents the sandbox user can traverse

@@ -1,0 +1,142 @@
+"""WorkDir: paths stay inside the root, links are never followed out, changes are found."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from runpad.errors import SandboxFileError
+from runpad.sandbox.results import FileInfo
+from runpad.sandbox.workdir import WorkDir
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A directory next to the work dir, holding a file the sandbox must never reach."""
+    path = tmp_path / "outside"
+    path.mkdir()
+    (path / "secret.txt").write_text("host secret")
+    return path
+
+
+def test_resolve_maps_relative_and_sandbox_absolute_paths(root: Path) -> None:
+    workdir = WorkDir(root)
+    assert workdir.resolve("data/in.csv") == root / "data" / "in.csv"
+    assert workdir.resolve("./a/../b.txt") == root / "b.txt"
+    assert workdir.resolve("/work/b.txt") == root / "b.txt"  # the path the code sees
+    assert workdir.resolve(".") == root
+    assert workdir.resolve("/work") == root
+
+
+@pytest.mark.parametrize(
+    "name", ["../x", "a/../../x", "..", "/etc/passwd", "/work/../../x", "", "a\x00b"]
+)
+def test_resolve_refuses_escapes(root: Path, name: str) -> None:
+    with pytest.raises(SandboxFileError):
+        WorkDir(root).resolve(name)
+
+
+def test_write_read_and_missing_files(root: Path) -> None:
+    workdir = WorkDir(root)
+    info = workdir.write("deep/er/file.bin", b"\x00\x01payload")
+    assert info == FileInfo(name="deep/er/file.bin", size=9, is_dir=False)
+    assert (root / "deep" / "er" / "file.bin").read_bytes() == b"\x00\x01payload"
+    assert workdir.read("deep/er/file.bin") == b"\x00\x01payload"
+    with pytest.raises(SandboxFileError, match="No file"):
+        workdir.read("deep/missing.bin")
+    with pytest.raises(SandboxFileError):
+        workdir.read("deep")  # a directory is not a file
+    with pytest.raises(SandboxFileError):
+        workdir.write("deep/er/file.bin/below", b"x")  # a file is not a directory
+
+
+def test_a_symlink_to_the_outside_is_refused_for_read_and_write(root: Path, outside: Path) -> None:
+    workdir = WorkDir(root)
+    (root / "link").symlink_to(outside)  # in the middle of a path
+    (root / "secret-link.txt").symlink_to(outside / "secret.txt")  # at its end
+    for name in ("link/secret.txt", "secret-link.txt"):
+        with pytest.raises(SandboxFileError):
+            workdir.read(name)
+        with pytest.raises(SandboxFileError):
+            workdir.write(name, b"overwritten")
+    with pytest.raises(SandboxFileError):
+        workdir.write("link/new.txt", b"planted")
+    assert sorted(os.listdir(outside)) == ["secret.txt"]
+    assert (outside / "secret.txt").read_text() == "host secret"
+
+
+def test_a_link_swapped_in_after_the_check_is_not_followed(
+    root: Path, outside: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The code may replace a directory with a link between resolve() and the open: the
+    open itself must refuse links, for reading and for writing."""
+    workdir = WorkDir(root)
+    (root / "link").symlink_to(outside)
+    (root / "secret-link.txt").symlink_to(outside / "secret.txt")
+    monkeypatch.setattr(WorkDir, "resolve", lambda self, name: self.root / name)
+    for name in ("link/secret.txt", "secret-link.txt"):
+        with pytest.raises(SandboxFileError):
+            workdir.read(name)
+        with pytest.raises(SandboxFileError):
+            workdir.write(name, b"overwritten")
+        with pytest.raises(OSError, match=r"Not a directory|symbolic links"):
+            workdir.describe(name)
+    with pytest.raises(SandboxFileError):
+        workdir.write("link/new.txt", b"planted")
+    assert sorted(os.listdir(outside)) == ["secret.txt"]
+    assert (outside / "secret.txt").read_text() == "host secret"
+
+
+def test_changed_since_reports_new_and_changed_regular_files(root: Path, outside: Path) -> None:
+    workdir = WorkDir(root)
+    workdir.write("same.txt", b"unchanged")
+    workdir.write("grows.txt", b"short")
+    workdir.write("gone.txt", b"deleted later")
+    before = workdir.snapshot()
+    assert set(before) == {"same.txt", "grows.txt", "gone.txt"}
+
+    workdir.write("grows.txt", b"much longer now")
+    workdir.write("sub/new.csv", b"a,b\n1,2\n")
+    (root / "gone.txt").unlink()
+    (root / "link.txt").symlink_to(outside / "secret.txt")
+    (root / "empty-dir").mkdir()
+
+    artifacts = workdir.changed_since(before)
+    assert [artifact.name for artifact in artifacts] == ["grows.txt", "sub/new.csv"]
+    new = artifacts[1]
+    assert new.size == 8
+    assert new.sha256 == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
+    assert new.mime_type == "text/csv"
+    assert artifacts[0].size == len(b"much longer now")
+    assert workdir.changed_since(workdir.snapshot()) == []
+
+
+def test_list_files_is_recursive_sorted_and_does_not_enter_links(root: Path, outside: Path) -> None:
+    workdir = WorkDir(root)
+    workdir.write("b.txt", b"bb")
+    workdir.write("a/z.bin", b"zzz")
+    workdir.write("a/inner/y.txt", b"y")
+    (root / "a" / "to-outside").symlink_to(outside)
+    assert workdir.list_files() == [
+        FileInfo("a", 0, is_dir=True),
+        FileInfo("a/inner", 0, is_dir=True),
+        FileInfo("a/inner/y.txt", 1, is_dir=False),
+        FileInfo("a/to-outside", len(str(outside)), is_dir=False),
+        FileInfo("a/z.bin", 3, is_dir=False),
+        FileInfo("b.txt", 2, is_dir=False),
+    ]
+    assert [info.name for info in workdir.list_files("a/inner")] == ["a/inner/y.txt"]
+    with pytest.raises(SandboxFileError):
+        workdir.list_files("b.txt")
+    with pytest.raises(SandboxFileError):
+        workdir.list_files("a/to-outside")
