@@ -292,3 +292,14 @@ async def test_a_repeated_working_cell_moves_on(
     assert result.status == "answered"
     assert result.answer == "17 * 23 = 391"
     assert len(result.cells) == 2
+
+
+async def test_wall_time_budget(script: Script, sandboxes: CountingManager, tmp_path: Path) -> None:
+    model = script(router=[ROUTE_CODE], planner=[ONE_STEP], coder=[code("print(1)")])
+    result = await run_task(
+        "Anything", model, sandboxes, tmp_path, limits=RunLimits(max_wall_seconds=0.001)
+    )
+    assert result.status == "stopped"
+    assert result.stop_reason is not None
+    assert "RunLimits.max_wall_seconds" in result.stop_reason
+    assert sandboxes.started == 0
