@@ -41,5 +41,39 @@ def _runpad_configure() -> None:
         formatter.for_type_by_name(module, name, _table)
 
 
+def _runpad_bound_output(limit: int = 1 << 20) -> None:
+    """Send stdout and stderr in messages of at most `limit` characters.
+
+    ipykernel buffers what a cell writes and sends it as one message every 0.2 s, so a cell
+    printing in a tight loop sends messages of a hundred megabytes, which the host must
+    decode whole. Splitting the writes and flushing every `limit` characters bounds the
+    messages, and flush() waits for the I/O thread, so a flood is slowed to what the host
+    takes in.
+    """
+    import sys
+
+    def bound(stream) -> None:  # type: ignore[no-untyped-def]
+        write = stream.write
+        pending = 0
+
+        def bounded_write(text: str) -> int:
+            nonlocal pending
+            for start in range(0, len(text), limit):
+                piece = text[start : start + limit]
+                write(piece)
+                pending += len(piece)
+                if pending >= limit:
+                    pending = 0
+                    stream.flush()
+            return len(text)
+
+        stream.write = bounded_write
+
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "pub_thread"):  # an ipykernel OutStream
+            bound(stream)
+
+
 _runpad_configure()
-del _runpad_configure
+_runpad_bound_output()
+del _runpad_configure, _runpad_bound_output

@@ -995,13 +995,6 @@ async def test_stdout_flood_stays_bounded(isolated_sandbox: Sandbox) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="the host's memory follows the size of output messages, which the kernel picks "
-    "(unflushed output comes in messages of up to ~100 MB), and the backlog of messages it "
-    "has not decoded yet: a 300 MB flood grows it by ~250 MB. Cap the message size on the "
-    "host's sockets (zmq MAXMSGSIZE) and trim each chunk to the tail as it arrives",
-)
 async def test_stdout_flood_keeps_host_memory_small(isolated_sandbox: Sandbox) -> None:
     with PeakMemory() as memory:
         execution = await attack(isolated_sandbox, _FLOOD_UNFLUSHED, timeout=60)
