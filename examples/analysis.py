@@ -1,4 +1,4 @@
-# A small analysis, run as one sandbox cell by `make demo`:
+# A small analysis, run as one sandbox cell:
 #   runpad sandbox run examples/analysis.py
 import matplotlib.pyplot as plt
 import numpy as np

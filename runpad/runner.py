@@ -17,6 +17,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
@@ -24,14 +25,17 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command, StreamMode
 
+from runpad.agents.session import thread_dir
 from runpad.errors import ConfigurationError, MissingDependencyError
 from runpad.graphs import AnalysisInput, build_analysis_graph
+from runpad.report import write_run_files
 from runpad.state import (
     AnalysisState,
     ApprovalDecision,
     ArtifactRef,
     CellRecord,
     Context,
+    Finding,
     PlanStep,
 )
 
@@ -39,8 +43,12 @@ __all__ = [
     "EventHandler",
     "RunResult",
     "RunStatus",
+    "RunSummary",
+    "aget_run",
+    "alist_runs",
     "aresume",
     "arun",
+    "new_thread_id",
     "open_checkpointer",
     "resume",
     "run",
@@ -69,6 +77,12 @@ class RunResult:
     artifacts: list[ArtifactRef] = field(default_factory=list)
     tokens: int = 0
     pending_approval: dict[str, Any] | None = None
+    task: str = ""
+    files: list[str] = field(default_factory=list)
+    output_dir: str | None = None
+    """The run's directory: its artifacts, answer.md, report.md, notebook.ipynb, run.json."""
+    findings: list[Finding] = field(default_factory=list)
+    """What the searcher found: web search results and documentation lookups."""
 
     @property
     def ok(self) -> bool:
@@ -148,7 +162,7 @@ async def arun(
     if missing := [str(p) for p in paths if not await asyncio.to_thread(p.is_file)]:
         raise ConfigurationError(f"Input file(s) not found: {', '.join(missing)}")
     graph_input = AnalysisInput(task=task, files=[str(p) for p in paths])
-    thread_id = thread_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    thread_id = thread_id or new_thread_id()
     return await _drive(graph_input, thread_id, context, checkpointer, on_event, settings)
 
 
@@ -169,6 +183,11 @@ async def aresume(
     """
     graph_input: Command[Any] | None = Command(resume=decision) if decision is not None else None
     return await _drive(graph_input, thread_id, context, checkpointer, on_event, settings)
+
+
+def new_thread_id() -> str:
+    """A fresh thread id: when the run started, and a random part (20260121-103000-a1b2c3)."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
 def run(task: str, **options: Any) -> RunResult:
@@ -237,11 +256,16 @@ async def _drive(
     finally:
         if owns_context:
             await context.sandbox_manager.aclose()
+            await asyncio.to_thread(context.close_databases)
     values = cast(AnalysisState, snapshot.values)
-    return _result(thread_id, values, snapshot)
+    result = _result(thread_id, values, snapshot, str(thread_dir(context, thread_id)))
+    await asyncio.to_thread(write_run_files, result)
+    return result
 
 
-def _result(thread_id: str, values: AnalysisState, snapshot: Any) -> RunResult:
+def _result(
+    thread_id: str, values: AnalysisState, snapshot: Any, output_dir: str | None
+) -> RunResult:
     pending = None
     for task in snapshot.tasks:
         for interrupt in task.interrupts:
@@ -263,4 +287,75 @@ def _result(thread_id: str, values: AnalysisState, snapshot: Any) -> RunResult:
         artifacts=[artifact for cell in cells for artifact in cell["artifacts"]],
         tokens=values.get("tokens", 0),
         pending_approval=pending,
+        task=values.get("task", ""),
+        files=values.get("files", []),
+        output_dir=output_dir,
+        findings=values.get("findings", []),
     )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run of a checkpoint store, as `runpad threads` lists it."""
+
+    thread_id: str
+    status: RunStatus
+    task: str
+    cells: int
+    created_at: datetime
+    updated_at: datetime
+
+
+async def aget_run(
+    thread_id: str, *, checkpointer: CheckpointerSpec = None, run_dir: str | Path = "runs"
+) -> RunResult:
+    """A run as its latest checkpoint has it (finished, stopped or paused).
+
+    Args:
+        checkpointer: the store the run was checkpointed in (default: SQLite in `run_dir`).
+        run_dir: the runs' directory, where the run's files lie.
+
+    Raises:
+        ConfigurationError: the store has no run with this thread id.
+    """
+    async with open_checkpointer(checkpointer, run_dir) as saver:
+        graph = build_analysis_graph().compile(checkpointer=saver)
+        snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+    if not snapshot.values:
+        raise ConfigurationError(
+            f"No run with thread id {thread_id!r} in this checkpoint store; "
+            "`runpad threads` lists the runs."
+        )
+    output_dir = str(Path(run_dir) / thread_id)
+    return _result(thread_id, cast(AnalysisState, snapshot.values), snapshot, output_dir)
+
+
+async def alist_runs(
+    *, checkpointer: CheckpointerSpec = None, run_dir: str | Path = "runs"
+) -> list[RunSummary]:
+    """Every run in a checkpoint store, the most recently active first."""
+    times: dict[str, list[str]] = {}
+    async with open_checkpointer(checkpointer, run_dir) as saver:
+        async for item in saver.alist(None):
+            if item.config["configurable"].get("checkpoint_ns"):
+                continue  # a subgraph's checkpoint
+            thread_id = str(item.config["configurable"]["thread_id"])
+            times.setdefault(thread_id, []).append(item.checkpoint["ts"])
+        graph = build_analysis_graph().compile(checkpointer=saver)
+        summaries = []
+        for thread_id, stamps in times.items():
+            snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+            if not snapshot.values:
+                continue
+            result = _result(thread_id, cast(AnalysisState, snapshot.values), snapshot, None)
+            summaries.append(
+                RunSummary(
+                    thread_id=thread_id,
+                    status=result.status,
+                    task=result.task,
+                    cells=len(result.cells),
+                    created_at=datetime.fromisoformat(min(stamps)),
+                    updated_at=datetime.fromisoformat(max(stamps)),
+                )
+            )
+    return sorted(summaries, key=lambda summary: summary.updated_at, reverse=True)

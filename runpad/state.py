@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from langchain_core.language_models import BaseChatModel
+from pydantic import ConfigDict, WithJsonSchema
+from pydantic.json_schema import SkipJsonSchema
 from typing_extensions import TypedDict
 
+from runpad.errors import ConfigurationError
 from runpad.models import ModelSpec, ReplyRecorder, resolve_model
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.manager import SandboxManager
+from runpad.tools.search import SearchProvider
+from runpad.tools.sql import SqlDatabase, SqlLimits, parse_database_url
 
 __all__ = [
     "ROLES",
@@ -28,6 +33,7 @@ __all__ = [
     "CellRecord",
     "Context",
     "ErrorInfo",
+    "Finding",
     "PlanStep",
     "Role",
     "RunLimits",
@@ -93,6 +99,16 @@ class CellRecord(TypedDict):
     artifacts: list[ArtifactRef]
 
 
+class Finding(TypedDict):
+    """What the searcher found for a step: web results or API documentation, as text."""
+
+    step: int
+    kind: Literal["search", "docs"]
+    query: str  # the search query, or the names looked up
+    text: str  # the results as the coder reads them (a preview)
+    ok: bool  # False: the lookup could not run (no network...) and `text` says why
+
+
 class ApprovalDecision(TypedDict, total=False):
     """What a human answers at the approval interrupt."""
 
@@ -123,6 +139,7 @@ class AnalysisState(TypedDict, total=False):
     feedback: str | None  # static check findings or reviewer notes for the coder
     failure_notes: list[str]  # why earlier plans failed, for the planner
     cells: Annotated[list[CellRecord], operator.add]
+    findings: Annotated[list[Finding], operator.add]  # web search and documentation lookups
     model_calls: Annotated[dict[str, int], _merge_counts]  # per role, for replay
     tokens: Annotated[int, operator.add]
     answer: str | None
@@ -151,6 +168,15 @@ class RunLimits:
     max_plan_steps: int = 6
 
 
+_MODEL_FIELD = WithJsonSchema(
+    {
+        "type": ["string", "null"],
+        "description": '"local", "replay:PATH" or "provider:model" (e.g. "openai:gpt-4.1"); '
+        "empty: $RUNPAD_MODEL, else the embedded local model",
+    }
+)
+
+
 @dataclass(frozen=True)
 class Context:
     """The run's configuration and live dependencies, passed as the graph's context.
@@ -168,12 +194,25 @@ class Context:
         prompts: per-role template text replacing the packaged prompt.
         sandboxes: the sandbox sessions of the run's threads; made from `sandbox` and
             `sandbox_limits` when not given. Whoever creates the Context closes it.
+        databases: SQL databases the run may query, name -> SQLAlchemy URL
+            ("sqlite:///shop.db", "postgresql://user@host/db"). Read-only unless
+            `allow_writes`; see docs/security.md.
+        allow_writes: let SQL steps write to the databases (off: every write is refused).
+        sql_limits: rows, time and schema-size bounds of SQL steps.
+        search: a LangChain search tool or retriever for search steps; None uses ddgs
+            (the `search` extra).
+        search_timeout: seconds a web search may take before the run goes on without it.
     """
 
-    model: ModelSpec = None
-    planner_model: ModelSpec = None
-    coder_model: ModelSpec = None
-    reviewer_model: ModelSpec = None
+    # The context's JSON schema is the run's settings form in LangGraph Studio: a model field
+    # shows as a string there (a chat model object works from Python), and the live sandbox
+    # manager is left out of it (`graph.get_context_jsonschema()`).
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(arbitrary_types_allowed=True)
+
+    model: Annotated[ModelSpec, _MODEL_FIELD] = None
+    planner_model: Annotated[ModelSpec, _MODEL_FIELD] = None
+    coder_model: Annotated[ModelSpec, _MODEL_FIELD] = None
+    reviewer_model: Annotated[ModelSpec, _MODEL_FIELD] = None
     sandbox: str = "local"
     sandbox_limits: Limits = field(default_factory=Limits)
     limits: RunLimits = field(default_factory=RunLimits)
@@ -181,9 +220,24 @@ class Context:
     run_dir: str = "runs"
     record: str | None = None
     prompts: dict[str, str] = field(default_factory=dict)
-    sandboxes: SandboxManager | None = None
+    sandboxes: Annotated[SandboxManager | None, SkipJsonSchema()] = None
+    databases: dict[str, str] = field(default_factory=dict)
+    allow_writes: bool = False
+    sql_limits: SqlLimits = field(default_factory=SqlLimits)
+    search: Annotated[SearchProvider | None, SkipJsonSchema()] = None
+    search_timeout: float = 10.0
 
     def __post_init__(self) -> None:
+        # Settings that arrive as JSON (LangGraph's API server, Studio) carry the limits as
+        # plain objects.
+        if isinstance(self.limits, dict):
+            object.__setattr__(self, "limits", RunLimits(**self.limits))
+        if isinstance(self.sandbox_limits, dict):
+            object.__setattr__(self, "sandbox_limits", Limits(**self.sandbox_limits))
+        if isinstance(self.sql_limits, dict):
+            object.__setattr__(self, "sql_limits", SqlLimits(**self.sql_limits))
+        for url in self.databases.values():
+            parse_database_url(url)  # a bad URL fails here, before the run starts
         # Caches and defaults that are live objects: set once, never checkpointed.
         if self.sandboxes is None:
             object.__setattr__(
@@ -191,6 +245,7 @@ class Context:
             )
         object.__setattr__(self, "_models", {})
         object.__setattr__(self, "_recorder", ReplyRecorder(self.record) if self.record else None)
+        object.__setattr__(self, "_databases", {})
 
     @property
     def sandbox_manager(self) -> SandboxManager:
@@ -214,3 +269,27 @@ class Context:
         if key not in cache:
             cache[key] = resolve_model(spec)
         return cache[key]
+
+    def database(self, name: str) -> SqlDatabase:
+        """The named database of `databases`, opened once per Context (engines are live)."""
+        cache: dict[str, SqlDatabase] = self.__dict__["_databases"]
+        if name not in cache:
+            if name not in self.databases:
+                known = ", ".join(self.databases) or "none"
+                raise ConfigurationError(
+                    f"No database named {name!r} in Context.databases (there are: {known})."
+                )
+            cache[name] = SqlDatabase(
+                self.databases[name],
+                name=name,
+                allow_writes=self.allow_writes,
+                limits=self.sql_limits,
+            )
+        return cache[name]
+
+    def close_databases(self) -> None:
+        """Close the connection pools of the databases this Context opened."""
+        cache: dict[str, SqlDatabase] = self.__dict__["_databases"]
+        for database in cache.values():
+            database.close()
+        cache.clear()

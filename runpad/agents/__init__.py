@@ -8,6 +8,7 @@ from runpad.agents.planner import plan_task
 from runpad.agents.reporter import report
 from runpad.agents.reviewer import review_cell
 from runpad.agents.router import route_task
+from runpad.agents.searcher import search_or_look_up
 
 __all__ = [
     "approve_cell",
@@ -17,5 +18,6 @@ __all__ = [
     "report",
     "review_cell",
     "route_task",
+    "search_or_look_up",
     "write_cell",
 ]

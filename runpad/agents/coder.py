@@ -1,4 +1,10 @@
-"""Coder: one cell for the current step, from everything the run has learned so far."""
+"""Coder: one cell for the current step, from everything the run has learned so far.
+
+The cell's language follows the step's kind: SQL for "sql" steps (when the run has
+databases; their schemas, with the dialect, go into the prompt), Graphviz DOT for "dot"
+steps, Python otherwise. What the searcher found (web results, API documentation) is in
+the prompt too.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +18,36 @@ from runpad.agents.llm import ask
 from runpad.agents.parsing import extract_code
 from runpad.agents.planner import file_names
 from runpad.prompts import render_prompt
-from runpad.state import AnalysisState, CellRecord, Context
+from runpad.state import AnalysisState, CellRecord, Context, Finding, PlanStep
 
-__all__ = ["PROMPT_CELLS", "last_error_text", "write_cell"]
+__all__ = ["PROMPT_CELLS", "PROMPT_FINDINGS", "cell_language", "last_error_text", "write_cell"]
 
 PROMPT_CELLS = 6
 """How many of the latest cells the coder sees (older ones are still in the kernel)."""
 
-NO_CODE_FEEDBACK = (
-    "Your reply had no code block. Reply with exactly one ```python block containing the "
-    "complete cell, and no other text."
-)
+PROMPT_FINDINGS = 4
+"""How many of the latest findings (searches, documentation lookups) the coder sees."""
+
+
+def cell_language(step: PlanStep, context: Context) -> str:
+    """The language of the cell a step needs: sql (given databases), dot, else python."""
+    if step["kind"] == "sql" and context.databases:
+        return "sql"
+    if step["kind"] == "dot":
+        return "dot"
+    return "python"
+
+
+def no_code_feedback(language: str) -> str:
+    return (
+        f"Your reply had no code block. Reply with exactly one ```{language} block containing "
+        "the complete cell, and no other text."
+    )
+
+
+async def database_schemas(context: Context) -> list[str]:
+    """The schema text of every database of the run, for the prompt of a SQL step."""
+    return [(await context.database(name).aschema()).text() for name in context.databases]
 
 
 def last_error_text(state: AnalysisState) -> str | None:
@@ -46,8 +71,9 @@ async def write_cell(
         return stop(reason)
     step_index = state.get("step_index", 0)
     plan = state["plan"]
-    language = "python"  # other step kinds get their executors in a later issue
+    language = cell_language(plan[step_index], context)
     cells: list[CellRecord] = state.get("cells", [])[-PROMPT_CELLS:]
+    findings: list[Finding] = state.get("findings", [])[-PROMPT_FINDINGS:]
     prompt = render_prompt(
         "coder",
         context.prompts,
@@ -59,6 +85,8 @@ async def write_cell(
         last_error=last_error_text(state),
         feedback=state.get("feedback"),
         language=language,
+        findings=findings,
+        schemas=await database_schemas(context) if language == "sql" else [],
     )
     reply = await ask("coder", prompt, state, context)
     code = extract_code(reply.text, language)
@@ -73,5 +101,10 @@ async def write_cell(
         return give_up_on_step(state, context.limits, why, **reply.update, attempt=attempt)
     return Command(
         goto="coder",
-        update={**reply.update, "attempt": attempt, "draft": None, "feedback": NO_CODE_FEEDBACK},
+        update={
+            **reply.update,
+            "attempt": attempt,
+            "draft": None,
+            "feedback": no_code_feedback(language),
+        },
     )

@@ -1,13 +1,14 @@
-"""Executor: run the drafted cell in the thread's sandbox session and record what it did.
+"""Executor: run the drafted cell and record what it did, whatever its language.
 
-Output is streamed as custom events while the cell runs. Artifacts (files the cell wrote,
-figures it drew, spilled output) are copied into the run directory, and the state keeps
-references and short previews only.
+- python / shell: in the thread's sandbox session, output streamed as custom events;
+- sql: on the named database of `Context.databases` (read-only unless allowed), the
+  result as a table preview and a CSV file, which also goes into the sandbox's work dir
+  so that later Python cells can load it;
+- dot: rendered to SVG and PNG by Graphviz inside the sandbox.
 
-A session lives in one process. When the executor finds none for its thread (the first
-cell, or after a crash, a restart or a move to another machine) it starts one, uploads
-the input files and replays the cells that succeeded, in order, so that variables made
-before the interruption exist again; the stream says so.
+Artifacts (files the cell wrote, figures it drew, spilled output, SQL results) are copied
+into the run directory, and the state keeps references and short previews only. A fresh
+session is rebuilt from the checkpoint first (`runpad.agents.session`).
 """
 
 from __future__ import annotations
@@ -15,22 +16,34 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
-from langgraph.config import get_config
 from langgraph.runtime import Runtime
 from langgraph.types import StreamWriter
 
+from runpad.agents.session import current_thread_id, thread_dir, thread_session
 from runpad.sandbox.base import Sandbox
-from runpad.sandbox.results import Execution, Language, OutputChunk
-from runpad.state import AnalysisState, ArtifactRef, CellRecord, Context
+from runpad.sandbox.results import Execution, OutputChunk
+from runpad.state import AnalysisState, ArtifactRef, CellDraft, CellRecord, Context, ErrorInfo
+from runpad.tools.dot import render_dot
+from runpad.tools.sql import SqlResult, format_sql_result
 
-__all__ = ["PREVIEW_CHARS", "execute_cell", "preview", "thread_dir"]
+__all__ = [
+    "PREVIEW_CHARS",
+    "cell_record",
+    "execute_cell",
+    "preview",
+    "split_database_line",
+    "thread_dir",
+]
 
 PREVIEW_CHARS = 2000
 """Characters of each output kept in state (head and tail); the rest is in artifacts."""
 MAX_ARTIFACT_BYTES = 50 * 1024 * 1024
+
+_DATABASE_LINE = re.compile(r"^\s*--\s*database\s*:\s*(?P<name>[\w.-]+)\s*$", re.I | re.M)
 
 
 def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
@@ -40,14 +53,12 @@ def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
     return f"{text[:half]}\n[... {len(text) - limit} characters omitted ...]\n{text[-half:]}"
 
 
-def thread_dir(context: Context, thread_id: str) -> Path:
-    """Where a thread's artifacts and reports go."""
-    return Path(context.run_dir) / thread_id
-
-
-def current_thread_id() -> str:
-    thread_id = get_config().get("configurable", {}).get("thread_id")
-    return str(thread_id) if thread_id else "default"
+def split_database_line(code: str, databases: list[str]) -> tuple[str | None, str]:
+    """(the database a SQL cell names in `-- database: NAME`, or the only one; its SQL)."""
+    match = _DATABASE_LINE.search(code)
+    if match:
+        return match.group("name"), (code[: match.start()] + code[match.end() :]).strip()
+    return (databases[0] if len(databases) == 1 else None), code
 
 
 async def execute_cell(state: AnalysisState, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -55,28 +66,117 @@ async def execute_cell(state: AnalysisState, runtime: Runtime[Context]) -> dict[
     writer = runtime.stream_writer
     draft = state["draft"]
     assert draft is not None
-    thread_id = current_thread_id()
-    sandbox, fresh = await context.sandbox_manager.session(thread_id)
-    if fresh:
-        await _prepare_session(sandbox, state, writer)
     index = len(state.get("cells", [])) + 1
     writer({"type": "cell", "index": index, "language": draft["language"], "code": draft["code"]})
+    if draft["language"] == "sql":
+        record = await _run_sql(draft, state, context, writer, index)
+    else:
+        record = await _run_in_sandbox(draft, state, context, writer, index)
+    return {"cells": [record], "draft": None}
+
+
+async def _run_in_sandbox(
+    draft: CellDraft, state: AnalysisState, context: Context, writer: StreamWriter, index: int
+) -> CellRecord:
+    sandbox = await thread_session(state, context, writer)
 
     def forward(chunk: OutputChunk) -> None:
         writer({"type": chunk.stream, "cell": index, "text": chunk.text})
 
-    execution = await sandbox.run(
-        draft["code"],
-        language="shell" if draft["language"] == "shell" else "python",
-        on_output=forward,
-    )
-    artifacts = await _store_artifacts(
-        sandbox, execution, thread_dir(context, thread_id) / "artifacts" / f"cell-{index}", index
-    )
+    if draft["language"] == "dot":
+        execution = await render_dot(sandbox, draft["code"], f"diagram-{index}")
+        if execution.stdout:
+            writer({"type": "stdout", "cell": index, "text": execution.stdout})
+    else:
+        execution = await sandbox.run(
+            draft["code"],
+            language="shell" if draft["language"] == "shell" else "python",
+            on_output=forward,
+        )
+    directory = thread_dir(context, current_thread_id()) / "artifacts" / f"cell-{index}"
+    artifacts = await _store_artifacts(sandbox, execution, directory, index)
     for artifact in artifacts:
         writer({"type": "artifact", "cell": index, **artifact})
-    record = cell_record(execution, draft["code"], draft["language"], state, index, artifacts)
-    return {"cells": [record], "draft": None}
+    return cell_record(execution, draft["code"], draft["language"], state, index, artifacts)
+
+
+async def _run_sql(
+    draft: CellDraft, state: AnalysisState, context: Context, writer: StreamWriter, index: int
+) -> CellRecord:
+    name, query = split_database_line(draft["code"], list(context.databases))
+    if name is None or name not in context.databases:
+        known = ", ".join(context.databases) or "none"
+        problem = "names no database" if name is None else f"names database {name!r}"
+        message = (
+            f"The SQL cell {problem}; start it with a line `-- database: NAME`, NAME one of: "
+            f"{known}."
+        )
+        return _sql_record(draft, state, index, None, message, [])
+    result = await context.database(name).arun(query)
+    text = format_sql_result(result, context.sql_limits.preview_rows)
+    artifacts: list[ArtifactRef] = []
+    if result.ok and result.columns:
+        artifacts = [await _store_sql_result(result, state, context, index)]
+        text += f"\nThe whole result is in {artifacts[0]['name']} in the working directory."
+    writer({"type": "stdout" if result.ok else "stderr", "cell": index, "text": text + "\n"})
+    for artifact in artifacts:
+        writer({"type": "artifact", "cell": index, **artifact})
+    return _sql_record(draft, state, index, result, text, artifacts)
+
+
+async def _store_sql_result(
+    result: SqlResult, state: AnalysisState, context: Context, index: int
+) -> ArtifactRef:
+    """The CSV in the run directory and, when the thread has a session, in its work dir."""
+    thread_id = current_thread_id()
+    data = (await asyncio.to_thread(result.to_csv)).encode()
+    name = f"query-{index}.csv"
+    path = thread_dir(context, thread_id) / "artifacts" / f"cell-{index}" / name
+    await asyncio.to_thread(_write, path, data)
+    if context.sandbox_manager.has_session(thread_id):
+        sandbox, _ = await context.sandbox_manager.session(thread_id)
+        await sandbox.upload(data, name)
+    # (a session started later gets it from the run directory: runpad.agents.session)
+    return ArtifactRef(
+        name=name,
+        path=str(path),
+        mime_type="text/csv",
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        cell=index,
+    )
+
+
+def _sql_record(
+    draft: CellDraft,
+    state: AnalysisState,
+    index: int,
+    result: SqlResult | None,
+    text: str,
+    artifacts: list[ArtifactRef],
+) -> CellRecord:
+    error: ErrorInfo | None = None
+    if result is None:
+        error = {"name": "DatabaseNotNamed", "value": text, "traceback": ""}
+    elif result.error is not None:
+        error = {"name": result.error.name, "value": result.error.value, "traceback": ""}
+    return CellRecord(
+        index=index,
+        step=state.get("step_index", 0),
+        attempt=state.get("attempt", 0),
+        language="sql",
+        code=draft["code"],
+        stdout=preview(text) if error is None else "",
+        stderr="",
+        result=None,
+        error=error,
+        ok=error is None,
+        duration_ms=round(result.duration_ms, 1) if result else 0.0,
+        timed_out=bool(result and result.timed_out),
+        restarted=False,
+        images=0,
+        artifacts=artifacts,
+    )
 
 
 def cell_record(
@@ -106,29 +206,6 @@ def cell_record(
         restarted=execution.restarted,
         images=len(execution.images),
         artifacts=artifacts,
-    )
-
-
-async def _prepare_session(sandbox: Sandbox, state: AnalysisState, writer: StreamWriter) -> None:
-    """Upload the input files; replay the cells that succeeded before (after a resume)."""
-    for path in state.get("files", []):
-        await sandbox.upload(Path(path), Path(path).name)
-    succeeded = [cell for cell in state.get("cells", []) if cell["ok"]]
-    if not succeeded:
-        return
-    failed_again = 0
-    for cell in succeeded:
-        language: Language = "shell" if cell["language"] == "shell" else "python"
-        replayed = await sandbox.run(cell["code"], language=language)
-        failed_again += not replayed.ok
-    writer(
-        {
-            "type": "session_restored",
-            "replayed": len(succeeded),
-            "failed": failed_again,
-            "message": f"Sandbox session restored: replayed {len(succeeded)} earlier cell(s)"
-            + (f", {failed_again} of which failed this time" if failed_again else ""),
-        }
     )
 
 

@@ -93,14 +93,41 @@ _KIND_HINTS: tuple[tuple[StepKind, re.Pattern[str]], ...] = (
 )
 
 
+_KIND_TAG = re.compile(r"^[\[(]\s*(?P<kind>[a-z]+)\s*[\])]\s*:?\s*", re.I)
+_KINDS: dict[str, StepKind] = {
+    "python": "python",
+    "py": "python",
+    "code": "python",
+    "sql": "sql",
+    "dot": "dot",
+    "graphviz": "dot",
+    "diagram": "dot",
+    "search": "search",
+    "web": "search",
+    "docs": "docs",
+    "doc": "docs",
+    "documentation": "docs",
+}
+
+
 def parse_plan(text: str, task: str, max_steps: int) -> list[PlanStep]:
-    """Steps from a numbered (or bulleted) list; the whole task as one step if none parse."""
+    """Steps from a numbered (or bulleted) list; the whole task as one step if none parse.
+
+    A step's kind is its leading tag (`1. [sql] Count the orders`), else guessed from its
+    words ("query the database", "Graphviz", "search the web", "documentation").
+    """
     steps: list[PlanStep] = []
     for line in text.splitlines():
         match = _STEP_LINE.match(line)
         if not match:
             continue
-        parts = _CHECK_SPLIT.split(match.group("body").strip(), maxsplit=1)
+        body = match.group("body").strip()
+        tag = _KIND_TAG.match(body)
+        tagged: StepKind | None = None
+        if tag and tag.group("kind").lower() in _KINDS:
+            tagged = _KINDS[tag.group("kind").lower()]
+            body = body[tag.end() :]
+        parts = _CHECK_SPLIT.split(body, maxsplit=1)
         description = parts[0].strip(" |-—")
         if not description:
             continue
@@ -109,9 +136,8 @@ def parse_plan(text: str, task: str, max_steps: int) -> list[PlanStep]:
             if len(parts) > 1 and parts[1].strip()
             else ("the cell runs without error and prints its result")
         )
-        steps.append(
-            PlanStep(description=description, success_criterion=criterion, kind=_kind(description))
-        )
+        kind = tagged or _kind(description)
+        steps.append(PlanStep(description=description, success_criterion=criterion, kind=kind))
     if not steps:
         steps = [
             PlanStep(

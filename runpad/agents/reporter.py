@@ -20,9 +20,16 @@ async def report(state: AnalysisState, runtime: Runtime[Context]) -> dict[str, A
     if state.get("answer"):
         return {"status": "answered"}
     cells = state.get("cells", [])
-    if not any(cell["ok"] for cell in cells):
-        return {"status": "stopped", "stop_reason": "No cell succeeded, so there is no answer."}
+    findings = state.get("findings", [])
+    if not any(cell["ok"] for cell in cells) and not any(f["ok"] for f in findings):
+        reason = "No cell succeeded, so there is no answer."
+        failed_lookups = [f["text"] for f in findings if not f["ok"]]
+        if failed_lookups and not cells:
+            reason = f"Nothing was found, so there is no answer: {failed_lookups[-1]}"
+        return {"status": "stopped", "stop_reason": reason}
     context = runtime.context
-    prompt = render_prompt("reporter", context.prompts, task=state["task"], cells=cells)
+    prompt = render_prompt(
+        "reporter", context.prompts, task=state["task"], cells=cells, findings=findings
+    )
     reply = await ask("reporter", prompt, state, context)
     return {**reply.update, "answer": reply.text.strip() or None, "status": "answered"}

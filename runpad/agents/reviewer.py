@@ -7,7 +7,7 @@ the same failure twice); only a cell that passes them costs a model call.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command
@@ -15,6 +15,8 @@ from langgraph.types import Command
 from runpad.agents.budget import give_up_on_step
 from runpad.agents.llm import ask
 from runpad.agents.parsing import parse_verdict
+from runpad.agents.searcher import lookup_targets
+from runpad.agents.steps import advance
 from runpad.prompts import render_prompt
 from runpad.state import AnalysisState, CellRecord, Context
 
@@ -42,9 +44,10 @@ def _same_failure(cell: CellRecord, previous: CellRecord | None) -> bool:
     return bool(old and new and (old["name"], old["value"]) == (new["name"], new["value"]))
 
 
-async def review_cell(
-    state: AnalysisState, runtime: Runtime[Context]
-) -> Command[Literal["coder", "planner", "reporter"]]:
+Next = Literal["coder", "searcher", "planner", "reporter"]
+
+
+async def review_cell(state: AnalysisState, runtime: Runtime[Context]) -> Command[Next]:
     context = runtime.context
     limits = context.limits
     cells = state["cells"]
@@ -53,14 +56,14 @@ async def review_cell(
     step_index = state.get("step_index", 0)
     attempt = state.get("attempt", 0) + 1
 
-    def repair(
-        notes: str | None, **update: object
-    ) -> Command[Literal["coder", "planner", "reporter"]]:
+    def repair(notes: str | None, **update: object) -> Command[Next]:
         if attempt >= limits.max_attempts_per_step:
             detail = notes or _error_line(cell)
             why = f"Step {step_index + 1} failed {attempt} times; the last problem: {detail}"
             return give_up_on_step(state, limits, why, attempt=attempt, **update)
-        return Command(goto="coder", update={**update, "attempt": attempt, "feedback": notes})
+        # A wrong attribute or call: the searcher looks the API up before the coder repairs.
+        goto: Next = "searcher" if lookup_targets(state) else "coder"
+        return Command(goto=goto, update={**update, "attempt": attempt, "feedback": notes})
 
     if not cell["ok"]:
         if _same_failure(cell, previous):
@@ -72,7 +75,7 @@ async def review_cell(
     if _same_success(cell, previous):
         # The coder re-sent a cell that already worked: asking again cannot change its
         # output, so the step is as done as it will get.
-        return _advance(state, {})
+        return advance(state, {})
 
     prompt = render_prompt(
         "reviewer",
@@ -94,18 +97,7 @@ async def review_cell(
     if verdict.action == "replan":
         why = verdict.notes or f"The reviewer found the plan unworkable at step {step_index + 1}."
         return give_up_on_step(state, limits, why, **reply.update)
-    return _advance(state, reply.update)
-
-
-def _advance(state: AnalysisState, update: dict[str, Any]) -> Command[Any]:
-    """On to the next step, or to the reporter after the last one."""
-    step_index = state.get("step_index", 0)
-    if step_index + 1 >= len(state["plan"]):
-        return Command(goto="reporter", update=update)
-    return Command(
-        goto="coder",
-        update={**update, "step_index": step_index + 1, "attempt": 0, "feedback": None},
-    )
+    return advance(state, reply.update)
 
 
 def _same_success(cell: CellRecord, previous: CellRecord | None) -> bool:

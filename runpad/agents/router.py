@@ -22,7 +22,13 @@ async def route_task(
 ) -> Command[Literal["planner", "reporter"]]:
     """Answer directly (a greeting, a certain one-line fact) or send the task to the planner."""
     context = runtime.context
-    prompt = render_prompt("router", context.prompts, task=state["task"], files=file_names(state))
+    prompt = render_prompt(
+        "router",
+        context.prompts,
+        task=state["task"],
+        files=file_names(state),
+        databases=list(context.databases),
+    )
     reply = await ask("router", prompt, state, context)
     route, answer = parse_route(reply.text)
     update = {

@@ -1,15 +1,21 @@
-"""The analysis graph: route, plan, code, check, (approve), run, review, repair, report.
+"""The analysis graph: route, plan, (search), code, check, (approve), run, review, report.
 
 ```
 START -> router -> planner -> coder -> static_check -> [approval] -> executor -> reviewer
-           |           ^         ^  \\        |                                    |
-           |           |         +---+-------+  (findings, no code: back to coder) |
-           |           +------------------------- replan -------------------------+
-           +------------------------------------> reporter <---- done / stop -----+
+           |          |         ^ |         |                                       |
+           |          v         | +---------+ findings, no code: back to the coder   |
+           |       searcher ----+ <------------ AttributeError / TypeError: docs ---+
+           |          ^                                                             |
+           |          +-------------------------- next step is a search / docs -----+
+           +-----------------------> reporter <-------------------- done / stop ----+
+   (a step that fails for good goes back to the planner, once per allowed replan)
 ```
 
-Routing lives in the nodes (they return `Command(goto=...)`), so every decision is a
-tested function of the state; this module only wires.
+The planner sends each step to its first node: "search" and "docs" steps to the searcher,
+which looks things up and moves on, the rest to the coder, which writes a Python, SQL or
+DOT cell that the executor runs. Routing lives in the nodes (they return
+`Command(goto=...)`), so every decision is a tested function of the state; this module
+only wires.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from runpad.agents import (
     report,
     review_cell,
     route_task,
+    search_or_look_up,
     write_cell,
 )
 from runpad.state import AnalysisState, Context
@@ -57,6 +64,7 @@ def build_analysis_graph() -> StateGraph[AnalysisState, Context, AnalysisInput, 
     graph = StateGraph(AnalysisState, context_schema=Context, input_schema=AnalysisInput)
     graph.add_node("router", route_task)
     graph.add_node("planner", plan_task)
+    graph.add_node("searcher", search_or_look_up)
     graph.add_node("coder", write_cell)
     graph.add_node("static_check", check_cell)
     graph.add_node("approval", approve_cell)
@@ -64,7 +72,6 @@ def build_analysis_graph() -> StateGraph[AnalysisState, Context, AnalysisInput, 
     graph.add_node("reviewer", review_cell)
     graph.add_node("reporter", report)
     graph.add_edge(START, "router")
-    graph.add_edge("planner", "coder")
     graph.add_edge("executor", "reviewer")
     graph.add_edge("reporter", END)
     return graph

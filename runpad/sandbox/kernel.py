@@ -16,6 +16,7 @@ import logging
 import queue
 import re
 import secrets
+import socket
 import stat
 import time
 from collections.abc import Callable
@@ -119,6 +120,7 @@ class KernelDriver:
     """
 
     def __init__(self, info: dict[str, Any], is_alive: Callable[[], bool]) -> None:
+        self.connection_info = dict(info)
         self._client = AsyncKernelClient()
         self._client.load_connection_info(info)  # type: ignore[arg-type]  # a TypedDict there
         self._is_alive = is_alive
@@ -166,12 +168,19 @@ class KernelDriver:
         )
 
     def _sockets_ready(self) -> bool:
-        """Every ipc socket we use exists and is a socket (never a link)."""
+        """Every ipc socket we use is a socket (never a link) that accepts connections.
+
+        The file appears at bind(), a moment before listen(): a connection in between is
+        refused, and since we never reconnect, we probe each socket first.
+        """
         for path in self._socket_paths:
             try:
                 if not stat.S_ISSOCK(path.lstat().st_mode):
                     return False
-            except FileNotFoundError:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                    probe.settimeout(1.0)
+                    probe.connect(str(path))
+            except OSError:  # not there yet, or not listening yet
                 return False
         return True
 
@@ -342,6 +351,13 @@ class KernelSandbox(Sandbox):
             raise SandboxClosed("The sandbox has no work dir until it is started.")
         return self._workdir
 
+    def kernel_connection_info(self) -> dict[str, Any]:
+        """The running kernel's Jupyter connection info, as a client on this machine uses it:
+        for other Jupyter clients (nbclient, a console) to talk to the same kernel."""
+        if self._driver is None:
+            raise SandboxClosed("The sandbox's kernel is not running; start the sandbox first.")
+        return dict(self._driver.connection_info)
+
     # -- what a kernel backend implements -----------------------------------------------------
 
     @abc.abstractmethod
@@ -386,8 +402,15 @@ class KernelSandbox(Sandbox):
         self, code: str, *, language: Language, timeout: float, on_output: OutputCallback | None
     ) -> Execution:
         kernel_code = to_kernel_code(code, language)
-        if self._driver is None:  # a previous cell's restart failed
+        # A kernel that died between cells (killed, out of memory) gets replaced before we
+        # send anything: a request to a dead kernel would wait for an answer forever.
+        died_idle = self._driver is not None and not self._is_alive()
+        death = self._death_reason() if died_idle else ""
+        if died_idle:
+            await self._restart()
+        elif self._driver is None:  # a previous cell's restart failed
             self._driver = await self._launch_kernel()
+        assert self._driver is not None
         workdir = self.workdir
         self._cells += 1
         before = await asyncio.to_thread(workdir.snapshot)
@@ -395,6 +418,11 @@ class KernelSandbox(Sandbox):
             stdout=self._capture(f"cell-{self._cells}-stdout.txt"),
             stderr=self._capture(f"cell-{self._cells}-stderr.txt"),
         )
+        if died_idle:
+            outcome.stderr.add(
+                f"[runpad] The sandbox kernel had died since the last cell ({death}); it was "
+                "restarted, so variables from earlier cells are gone.\n"
+            )
         started = time.monotonic()
         restarted = timed_out = False
         try:
@@ -425,7 +453,7 @@ class KernelSandbox(Sandbox):
             language=language,
             duration_ms=duration_ms,
             timed_out=timed_out,
-            restarted=restarted,
+            restarted=restarted or died_idle,
             timeout=timeout,
         )
         artifacts = await asyncio.to_thread(workdir.changed_since, before)

@@ -27,6 +27,7 @@ import shutil
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from runpad.errors import SandboxStartError, SandboxUnavailable
 from runpad.sandbox.cgroups import (
@@ -343,14 +344,10 @@ class LocalSandbox(KernelSandbox):
         return set(self._cgroup.controllers) if self._cgroup else set()
 
     async def _start(self) -> None:
-        find_bwrap()
-        environment = self._environment or find_environment()
-        await asyncio.to_thread(sweep_orphan_sessions, self._sessions_dir)
-        layout = SandboxLayout(self._sessions_dir / self.session_id, environment)
-        await asyncio.to_thread(layout.create)
+        # File-system work runs in a thread: an event loop (LangGraph's server among them)
+        # must not block on it.
+        layout = await asyncio.to_thread(self._create_layout)
         self._layout = layout
-        if os.geteuid() == 0:
-            self._work_mounted = _Libc().mount_tmpfs(layout.work, self.limits.disk_mb)
         self._workdir = WorkDir(layout.work)
         self._cgroup = await asyncio.to_thread(
             create_session_cgroup, f"{os.getpid()}-{self.session_id}", self.limits
@@ -361,34 +358,35 @@ class LocalSandbox(KernelSandbox):
             await self._cleanup()
             raise
 
+    def _create_layout(self) -> SandboxLayout:
+        find_bwrap()
+        environment = self._environment or find_environment()
+        sweep_orphan_sessions(self._sessions_dir)
+        layout = SandboxLayout(self._sessions_dir / self.session_id, environment)
+        layout.create()
+        if os.geteuid() == 0:
+            self._work_mounted = _Libc().mount_tmpfs(layout.work, self.limits.disk_mb)
+        return layout
+
     async def _launch_kernel(self) -> KernelDriver:
         layout = dataclasses.replace(self.layout, ipc_name=f"ipc-{secrets.token_hex(4)}")
         await asyncio.to_thread(_make_ipc_dir, layout.ipc)
         self._layout = layout
         info = connection_info(f"{INSIDE_IPC}/k")
-        (layout.ipc / "kernel.json").write_text(json.dumps(info))
-        command = kernel_argv(
-            str(layout.environment.python), f"{INSIDE_IPC}/kernel.json", INSIDE_STARTUP
-        )
-        self._oom_baseline = self._cgroup.memory_events() if self._cgroup else 0
-        seccomp_fd = seccomp_filter_fd()
+        argv, seccomp_fd, log = await asyncio.to_thread(self._prepare_launch, layout, info)
         try:
-            with (layout.session_dir / "kernel.log").open("ab") as log:
-                self._process = await asyncio.create_subprocess_exec(
-                    *launcher_argv(
-                        self._cgroup,
-                        self.limits,
-                        bwrap_argv(layout, self.limits, command, seccomp_fd),
-                    ),
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=log,
-                    pass_fds=(seccomp_fd,),
-                    env={},
-                    start_new_session=True,
-                )
+            self._process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                pass_fds=(seccomp_fd,),
+                env={},
+                start_new_session=True,
+            )
         finally:
             os.close(seccomp_fd)
+            os.close(log)
         driver = KernelDriver({**info, "ip": str(layout.ipc / "k")}, self._kernel_alive)
         try:
             await driver.connect(self.limits.start_timeout)
@@ -399,6 +397,27 @@ class LocalSandbox(KernelSandbox):
                 raise SandboxStartError(f"{exc}\nKernel log:\n{self._log_tail()}") from exc
             raise
         return driver
+
+    def _prepare_launch(
+        self, layout: SandboxLayout, info: dict[str, Any]
+    ) -> tuple[list[str], int, int]:
+        """The launch command, the seccomp filter's fd and the kernel log's fd (blocking)."""
+        (layout.ipc / "kernel.json").write_text(json.dumps(info))
+        command = kernel_argv(
+            str(layout.environment.python), f"{INSIDE_IPC}/kernel.json", INSIDE_STARTUP
+        )
+        self._oom_baseline = self._cgroup.memory_events() if self._cgroup else 0
+        seccomp_fd = seccomp_filter_fd()
+        try:
+            argv = launcher_argv(
+                self._cgroup, self.limits, bwrap_argv(layout, self.limits, command, seccomp_fd)
+            )
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+            log = os.open(layout.session_dir / "kernel.log", flags, 0o600)
+        except BaseException:
+            os.close(seccomp_fd)
+            raise
+        return argv, seccomp_fd, log
 
     def _kernel_alive(self) -> bool:
         return self._process is not None and self._process.returncode is None

@@ -7,24 +7,15 @@ afford; the whole `Execution` rides along as the ToolMessage's artifact.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import threading
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
-from types import TracebackType
-from typing import Annotated, Any, Literal, Self, TypeAlias, TypeVar
+from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
-from langchain_core.tools import BaseTool
 from langchain_core.tools.base import ArgsSchema
-from pydantic import BaseModel, Field, PrivateAttr, SkipValidation
+from pydantic import BaseModel, Field
 
-from runpad.errors import ConfigurationError
 from runpad.sandbox.base import Sandbox
-from runpad.sandbox.pool import SandboxPool
 from runpad.sandbox.results import Execution
-from runpad.sandbox.sync import SyncSandbox
+from runpad.tools.session import SandboxSource, SandboxTool
 
 __all__ = [
     "RUN_PYTHON_DESCRIPTION",
@@ -34,10 +25,6 @@ __all__ = [
     "format_execution",
 ]
 
-T = TypeVar("T")
-
-SandboxSource: TypeAlias = Sandbox | SyncSandbox | SandboxPool | Callable[[], Sandbox]
-"""Where the tool gets its session: a session, a sync-wrapped session, a pool, a factory."""
 
 RUN_PYTHON_DESCRIPTION = """\
 Run Python code in a persistent, sandboxed IPython session and see what it produced.
@@ -146,60 +133,7 @@ def _human_size(size: int) -> str:
     return f"{size / 1000_000:.1f} MB"
 
 
-# -- running on the session's event loop ------------------------------------------------------
-
-_STARTED_ELSEWHERE = (
-    "RunPythonTool was called synchronously with a session that was started on an event loop "
-    "it cannot see. Call it with `await tool.ainvoke(...)` on that loop, or give it a "
-    "SyncSandbox, a session that is not started yet, or a factory."
-)
-_LOOP_GONE = (
-    "The event loop that RunPythonTool's session lives on is not running any more (a session "
-    "lives on the loop that started it); create the tool, and its session, on the loop that "
-    "calls it."
-)
-
-
-async def _on_loop(
-    loop: asyncio.AbstractEventLoop | None, make: Callable[[], Coroutine[Any, Any, T]]
-) -> T:
-    """Await `make()` on `loop` (None: the running loop) from a coroutine on any loop."""
-    if loop is None or loop is asyncio.get_running_loop():
-        return await make()
-    if loop.is_closed() or not loop.is_running():
-        raise ConfigurationError(_LOOP_GONE)
-    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(make(), loop))
-
-
-def _on_loop_sync(
-    loop: asyncio.AbstractEventLoop | None, make: Callable[[], Coroutine[Any, Any, T]]
-) -> T:
-    """Run `make()` on `loop`, which runs in another thread, and block until it is done."""
-    if loop is None:
-        raise ConfigurationError(_STARTED_ELSEWHERE)
-    try:
-        current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        current = None
-    if loop is current:
-        raise ConfigurationError(
-            "RunPythonTool was called synchronously from the event loop its session runs on, "
-            "which would wait forever; use `await tool.ainvoke(...)` there."
-        )
-    if loop.is_closed() or not loop.is_running():
-        raise ConfigurationError(_LOOP_GONE)
-    return asyncio.run_coroutine_threadsafe(make(), loop).result()
-
-
-@dataclass(frozen=True)
-class _Session:
-    sandbox: Sandbox
-    loop: asyncio.AbstractEventLoop | None  # None: a caller's session, used on the caller's loop
-    owned: bool  # the tool started it, so the tool closes it
-    portal: SyncSandbox | None = None  # the session lives on this SyncSandbox's loop
-
-
-class RunPythonTool(BaseTool):
+class RunPythonTool(SandboxTool):
     """The `run_python` tool over one sandbox session, for any LangChain agent.
 
     Args:
@@ -215,9 +149,8 @@ class RunPythonTool(BaseTool):
 
     Sync calls (`invoke`, sync agents) run on the session's own event loop in another
     thread: a sandbox session belongs to the loop that started it, so running it from a
-    fresh `asyncio.run()` per call would break it. A session the tool starts for a sync
-    call gets a private loop thread (a SyncSandbox). Cells of one tool run one at a time,
-    in call order, because they share one interpreter.
+    fresh `asyncio.run()` per call would break it (see `SandboxTool`). Cells of one tool
+    run one at a time, in call order, because they share one interpreter.
 
     Example:
         ```python
@@ -236,21 +169,8 @@ class RunPythonTool(BaseTool):
     args_schema: ArgsSchema | None = RunPythonInput
     response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
 
-    sandbox: Annotated[SandboxSource, SkipValidation()] = Field(exclude=True)
     max_output_chars: int = Field(default=4000, ge=200)
     max_timeout: float | None = Field(default=600.0, gt=0)
-
-    _opening: concurrent.futures.Future[_Session] | None = PrivateAttr(default=None)
-    _state_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    _run_lock: asyncio.Lock | None = PrivateAttr(default=None)
-
-    def __init__(self, sandbox: SandboxSource, **kwargs: Any) -> None:
-        if not isinstance(sandbox, Sandbox | SyncSandbox | SandboxPool) and not callable(sandbox):
-            raise ConfigurationError(
-                "RunPythonTool needs a Sandbox, a SyncSandbox, a SandboxPool or a function "
-                f"that makes a Sandbox; got {type(sandbox).__name__}."
-            )
-        super().__init__(sandbox=sandbox, **kwargs)
 
     # -- the tool ---------------------------------------------------------------------------
 
@@ -260,10 +180,7 @@ class RunPythonTool(BaseTool):
         timeout: float | None = None,
         run_manager: CallbackManagerForToolRun | None = None,
     ) -> tuple[str, dict[str, Any]]:
-        session = self._session_sync()
-        execution = _on_loop_sync(
-            session.loop, lambda: self._run_cell(session.sandbox, code, timeout)
-        )
+        execution = self._in_session_sync(lambda sandbox: self._run_cell(sandbox, code, timeout))
         return self._response(execution)
 
     async def _arun(
@@ -272,10 +189,7 @@ class RunPythonTool(BaseTool):
         timeout: float | None = None,
         run_manager: AsyncCallbackManagerForToolRun | None = None,
     ) -> tuple[str, dict[str, Any]]:
-        session = await self._session_async()
-        execution = await _on_loop(
-            session.loop, lambda: self._run_cell(session.sandbox, code, timeout)
-        )
+        execution = await self._in_session(lambda sandbox: self._run_cell(sandbox, code, timeout))
         return self._response(execution)
 
     def _response(self, execution: Execution) -> tuple[str, dict[str, Any]]:
@@ -284,149 +198,4 @@ class RunPythonTool(BaseTool):
     async def _run_cell(self, sandbox: Sandbox, code: str, timeout: float | None) -> Execution:
         if timeout is not None and self.max_timeout is not None:
             timeout = min(timeout, self.max_timeout)
-        if self._run_lock is None:  # made here, on the loop the session lives on
-            self._run_lock = asyncio.Lock()
-        async with self._run_lock:
-            return await sandbox.run(code, timeout=timeout)
-
-    # -- the session --------------------------------------------------------------------------
-
-    def _claim_opening(self) -> tuple[concurrent.futures.Future[_Session], bool]:
-        """The future of the session, and whether this caller must open it."""
-        with self._state_lock:
-            if self._opening is None:
-                self._opening = concurrent.futures.Future()
-                return self._opening, True
-            return self._opening, False
-
-    def _open_failed(self, future: concurrent.futures.Future[_Session], exc: BaseException) -> None:
-        with self._state_lock:
-            self._opening = None  # the next call tries again
-        future.set_exception(exc)
-
-    async def _session_async(self) -> _Session:
-        future, mine = self._claim_opening()
-        if not mine:
-            return await asyncio.wrap_future(future)
-        try:
-            session = await self._open_async()
-        except BaseException as exc:
-            self._open_failed(future, exc)
-            raise
-        future.set_result(session)
-        return session
-
-    def _session_sync(self) -> _Session:
-        future, mine = self._claim_opening()
-        if not mine:
-            return future.result()
-        try:
-            session = self._open_sync()
-        except BaseException as exc:
-            self._open_failed(future, exc)
-            raise
-        future.set_result(session)
-        return session
-
-    async def _open_async(self) -> _Session:
-        source = self.sandbox
-        if isinstance(source, SyncSandbox):
-            owned = not source.is_running
-            if owned:
-                await asyncio.to_thread(source.start)
-            return _Session(source.sandbox, source.loop, owned=owned, portal=source)
-        if isinstance(source, SandboxPool):
-            sandbox = await _on_loop(source.loop, source.acquire)
-            return _Session(sandbox, source.loop, owned=True)
-        if isinstance(source, Sandbox) and source.is_running:
-            return _Session(source, None, owned=False)
-        sandbox = source if isinstance(source, Sandbox) else source()
-        await sandbox.start()
-        return _Session(sandbox, asyncio.get_running_loop(), owned=True)
-
-    def _open_sync(self) -> _Session:
-        source = self.sandbox
-        if isinstance(source, SyncSandbox):
-            owned = not source.is_running
-            if owned:
-                source.start()
-            return _Session(source.sandbox, source.loop, owned=owned, portal=source)
-        if isinstance(source, SandboxPool):
-            if source.loop is None:
-                raise ConfigurationError(
-                    "RunPythonTool was called synchronously with a SandboxPool that was never "
-                    "started; start the pool on the event loop that will serve its sessions."
-                )
-            sandbox = _on_loop_sync(source.loop, source.acquire)
-            return _Session(sandbox, source.loop, owned=True)
-        if isinstance(source, Sandbox) and source.is_running:
-            raise ConfigurationError(_STARTED_ELSEWHERE)
-        portal = SyncSandbox(source if isinstance(source, Sandbox) else source())
-        try:
-            portal.start()
-        except BaseException:
-            portal.close()
-            raise
-        return _Session(portal.sandbox, portal.loop, owned=True, portal=portal)
-
-    def _take_session(self) -> concurrent.futures.Future[_Session] | None:
-        with self._state_lock:
-            future, self._opening = self._opening, None
-            self._run_lock = None
-        return future
-
-    # -- closing ------------------------------------------------------------------------------
-
-    async def aclose(self) -> None:
-        """Close the session if the tool started it; the next call starts a new one."""
-        future = self._take_session()
-        if future is None:
-            return
-        try:
-            session = await asyncio.wrap_future(future)
-        except Exception:
-            return  # it never opened
-        if not session.owned:
-            return
-        if session.portal is not None:
-            await asyncio.to_thread(session.portal.close)
-        else:
-            await _on_loop(session.loop, session.sandbox.close)
-
-    def close(self) -> None:
-        """Sync `aclose()`: close the session if the tool started it."""
-        future = self._take_session()
-        if future is None:
-            return
-        try:
-            session = future.result()
-        except Exception:
-            return
-        if not session.owned:
-            return
-        if session.portal is not None:
-            session.portal.close()
-        else:
-            _on_loop_sync(session.loop, session.sandbox.close)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.shield(self.aclose())
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        return await sandbox.run(code, timeout=timeout)

@@ -33,11 +33,16 @@ BACKEND_CAPABILITIES: dict[str, frozenset[str]] = {
     "local": _KERNEL,
     "unsafe-local": _KERNEL,
     "fake": frozenset({"restart"}),
+    "docker": _KERNEL,
 }
 """The backends under test. A backend that needs the machine set up names the fixture that
 skips (or in CI fails) when it is not, in READINESS."""
 
-READINESS: dict[str, str] = {"local": "require_sandbox", "unsafe-local": "require_sandbox"}
+READINESS: dict[str, str] = {
+    "local": "require_sandbox",
+    "unsafe-local": "require_sandbox",
+    "docker": "docker_image",
+}
 
 LIMITS = Limits(timeout=20, interrupt_grace=0.5, start_timeout=30)
 """Cells here are quick; a test that wants a timeout passes its own."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -40,6 +41,22 @@ async def test_a_dying_kernel_is_an_error_value_and_the_session_answers(
     assert gone.error is not None
     assert gone.error.name == "NameError"
     assert await sandbox.download("kept.txt") == b"kept"
+
+
+async def test_a_kernel_that_dies_between_cells_is_replaced(
+    sandbox: Sandbox, backend: Backend
+) -> None:
+    backend.require("kernel-death")
+    await sandbox.run("x = 1\nimport os, threading\nthreading.Timer(0.2, os._exit, [3]).start()")
+    await asyncio.sleep(1.5)  # the kernel exits while no cell runs
+    after = await asyncio.wait_for(sandbox.run("6 * 7"), 60)  # no hang: a fresh kernel answers
+    assert after.text == "42"
+    assert after.restarted
+    assert "restarted" in after.stderr
+    gone = await sandbox.run("x")
+    assert gone.error is not None
+    assert gone.error.name == "NameError"
+    assert not gone.restarted
 
 
 async def test_a_closed_session_refuses_every_call(sandbox: Sandbox) -> None:

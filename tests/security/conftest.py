@@ -25,7 +25,7 @@ import pytest
 from runpad.sandbox import Limits, LocalSandbox, Sandbox, open_sandbox
 from runpad.sandbox.limits import MiB
 
-SECURE_BACKENDS = ["local"]
+SECURE_BACKENDS = ["local", "docker"]
 """Backends that claim isolation; every attack runs against each."""
 
 ATTACK_LIMITS = Limits(
@@ -108,6 +108,10 @@ def enforced_limits(sandbox: Sandbox) -> set[str]:
     """The host-side limits ('pids', 'memory', 'cpu', 'disk') holding this session."""
     if isinstance(sandbox, LocalSandbox):
         return sandbox.cgroup_controllers | ({"disk"} if sandbox.disk_limited else set())
+    if sandbox.backend == "docker":  # the engine's cgroups hold every container
+        return {"pids", "memory", "cpu"} | (
+            {"disk"} if getattr(sandbox, "disk_limited", False) else set()
+        )
     return set()
 
 
@@ -124,6 +128,8 @@ async def isolated_sandbox(
     request: pytest.FixtureRequest, require_sandbox: None, host_secret: str
 ) -> AsyncIterator[Sandbox]:
     """A started session whose isolation a probe cell has just confirmed from the inside."""
+    if request.param == "docker":
+        request.getfixturevalue("docker_image")
     async with open_sandbox(request.param, limits=ATTACK_LIMITS) as sandbox:
         probe = await sandbox.run(_PROBE)
         if not probe.ok:

@@ -210,6 +210,11 @@ def _convert(exc: BaseException) -> SandboxError:
         (e2b.TimeoutException("Request timed out"), SandboxTimeout, "request_timeout=30"),
         (httpx.ConnectTimeout("connect"), SandboxTimeout, "request_timeout=30"),
         (e2b.SandboxNotRunningException("was not found"), SandboxClosed, "lifetime"),
+        (
+            e2b.TimeoutException("The sandbox was killed while the request was in progress"),
+            SandboxClosed,
+            "lifetime",
+        ),
         (e2b.FileNotFoundException("no such file"), SandboxFileError, "No such file"),
         (e2b.NotEnoughSpaceException("disk full"), SandboxFileError, "disk is full"),
         (httpx.ConnectError("name resolution"), SandboxUnavailable, "network"),
@@ -282,6 +287,7 @@ class _Remote:
         self.cells: list[str] = []
         self.script: Cell | None = None
         self.probe_hangs = False
+        self.lifetimes: list[int] = []
 
     async def run_code(self, code: str, **options: Any) -> Execution:
         self.cells.append(code)
@@ -294,6 +300,9 @@ class _Remote:
 
     async def restart_code_context(self, context: object) -> None:
         self.restarts += 1
+
+    async def set_timeout(self, timeout: int) -> None:
+        self.lifetimes.append(timeout)
 
 
 @pytest.fixture
@@ -416,3 +425,16 @@ async def test_files_stay_inside_the_work_dir(sandbox: E2BSandbox, remote: _Remo
         await sandbox.download("../.bashrc")
     with pytest.raises(SandboxFileError, match=r"No file 'missing\.txt'"):
         await sandbox.download("missing.txt")
+
+
+async def test_cells_renew_the_sandbox_lifetime_once_per_half_of_it(
+    sandbox: E2BSandbox, remote: _Remote
+) -> None:
+    async def script(**options: Any) -> Execution:
+        return Execution()
+
+    remote.script = script
+    sandbox._renew_at = 0.0  # as if half the lifetime had passed since the start
+    await sandbox.run("1")
+    await sandbox.run("2")
+    assert remote.lifetimes == [1800]

@@ -1,0 +1,281 @@
+"""The terminal view of a run: what `runpad run` shows while the graph works.
+
+`RunDisplay.handle` takes the run's stream events (`on_event` of `runpad.arun`): the
+"tasks" events say which node runs, the "updates" events carry the plan, each cell's
+record and the reviewer's decisions, and the "custom" events carry each cell's code, its
+output as it streams, and its artifacts. Everything that happened is printed once, as it
+happens (so a log or a pipe gets the whole story); on a terminal a live footer below it
+shows the plan's steps with their state and the node now running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Literal, Self
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.spinner import Spinner
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from runpad.state import CellRecord, PlanStep
+
+__all__ = ["RunDisplay"]
+
+StepState = Literal["pending", "running", "done", "failed"]
+
+_NODE_DOING = {
+    "router": "deciding how to answer",
+    "planner": "planning",
+    "coder": "writing a cell",
+    "static_check": "checking the cell",
+    "approval": "waiting for approval",
+    "executor": "running the cell in the sandbox",
+    "reviewer": "reviewing the output",
+    "reporter": "writing the answer",
+}
+_STATE_MARK = {
+    "pending": Text("·", style="dim"),
+    "running": Text("▸", style="bold cyan"),
+    "done": Text("✓", style="green"),
+    "failed": Text("✗", style="red"),
+}
+
+
+@dataclass
+class _Progress:
+    plan: list[PlanStep] = field(default_factory=list)
+    states: list[StepState] = field(default_factory=list)
+    node: str | None = None
+    step_index: int = 0
+    cells: int = 0
+
+
+class RunDisplay:
+    """Prints a run's progress on `console` (stderr, so that stdout keeps the answer).
+
+    Args:
+        console: where to print.
+        live: keep a live footer (plan steps, the node now running) below the log; for
+            terminals. Without it the log is plain lines, for pipes and files.
+
+    Use it as a context manager around the run, and pass `handle` as `on_event`.
+    """
+
+    def __init__(self, console: Console, *, live: bool) -> None:
+        self.console = console
+        self._progress = _Progress()
+        self._live = (
+            Live(
+                console=console,
+                get_renderable=self._footer,
+                transient=True,
+                refresh_per_second=8,
+            )
+            if live
+            else None
+        )
+        self._partial: dict[str, str] = {}  # an output line still without its newline
+
+    def __enter__(self) -> Self:
+        if self._live is not None:
+            self._live.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._flush_output()
+        if self._live is not None:
+            self._live.stop()
+
+    # -- events ----------------------------------------------------------------------------
+
+    def handle(self, mode: str, chunk: Any) -> None:
+        """The `on_event` handler: one stream event of the run."""
+        if mode == "tasks" and isinstance(chunk, Mapping):
+            self._on_task(chunk)
+        elif mode == "updates" and isinstance(chunk, Mapping):
+            for node, update in chunk.items():
+                if node == "__interrupt__":
+                    self._progress.node = "approval"
+                elif isinstance(update, Mapping):
+                    self._on_update(node, update)
+        elif mode == "custom" and isinstance(chunk, Mapping):
+            self._on_custom(chunk)
+        if self._live is not None:
+            self._live.refresh()
+
+    def _on_task(self, chunk: Mapping[str, Any]) -> None:
+        if "input" not in chunk:  # a node finished
+            if self._progress.node == chunk.get("name"):
+                self._progress.node = None
+            return
+        progress = self._progress
+        progress.node = str(chunk.get("name"))
+        state = chunk.get("input")
+        if isinstance(state, Mapping) and progress.node in ("coder", "static_check", "executor"):
+            self._set_running(int(state.get("step_index", 0)))
+
+    def _on_update(self, node: str, update: Mapping[str, Any]) -> None:
+        progress = self._progress
+        if update.get("plan"):
+            replanned = bool(progress.plan)
+            progress.plan = list(update["plan"])
+            progress.states = ["pending"] * len(progress.plan)
+            self._print_plan(replanned)
+        if node == "router" and update.get("route") == "answer":
+            self.console.print(Text("Answered without running code.", style="dim"))
+        elif node == "static_check" and update.get("feedback"):
+            self._note("static check", str(update["feedback"]), "yellow")
+        elif node == "executor" and update.get("cells"):
+            self._flush_output()
+            for cell in update["cells"]:
+                self._print_outcome(cell)
+        elif node == "reviewer":
+            self._on_verdict(update)
+        if update.get("status") in ("stopped", "rejected") and update.get("stop_reason"):
+            self._mark_current("failed")
+            self._note(str(update["status"]), str(update["stop_reason"]), "red")
+
+    def _on_verdict(self, update: Mapping[str, Any]) -> None:
+        progress = self._progress
+        if update.get("status") in ("stopped", "rejected"):
+            return  # the stop and its reason are shown next
+        if update.get("answer") is not None and update.get("status") == "running":
+            self._mark_current("done")
+            self._note("reviewer", "done: the output answers the task", "green")
+        elif "step_index" in update and update["step_index"] != progress.step_index:
+            self._mark_current("done")
+            self._note("reviewer", f"step {progress.step_index + 1} done", "green")
+            self._set_running(int(update["step_index"]))
+        elif update.get("replans"):
+            self._mark_current("failed")
+            notes = update.get("failure_notes") or ["the step failed"]
+            self._note("reviewer", f"new plan: {notes[-1]}", "yellow")
+        elif "attempt" in update:
+            self._note("reviewer", f"repair: {update.get('feedback') or 'fix the error'}", "yellow")
+        else:  # the last step worked: on to the answer
+            self._mark_current("done")
+            self._note("reviewer", f"step {progress.step_index + 1} done", "green")
+
+    def _on_custom(self, event: Mapping[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "cell":
+            self._flush_output()
+            self._progress.cells = int(event.get("index", 0))
+            title = f"cell {event.get('index')} · step {self._progress.step_index + 1}"
+            language = str(event.get("language") or "python")
+            code = Syntax(
+                str(event.get("code", "")).rstrip(),
+                "bash" if language == "shell" else language,
+                theme="ansi_dark",
+                background_color="default",
+                word_wrap=True,
+            )
+            self.console.print(Panel(code, title=title, title_align="left", border_style="blue"))
+        elif kind in ("stdout", "stderr"):
+            self._write_output(str(kind), str(event.get("text", "")))
+        elif kind == "artifact":
+            self._flush_output()
+            self.console.print(
+                Text(
+                    f"  + {event.get('name')}  ({event.get('mime_type')}, "
+                    f"{_size(int(event.get('size', 0)))})  {event.get('path')}",
+                    style="magenta",
+                )
+            )
+        elif kind == "session_restored":
+            self._note("sandbox", str(event.get("message", "session restored")), "dim")
+
+    # -- output --------------------------------------------------------------------------------
+
+    def _write_output(self, stream: str, text: str) -> None:
+        """Print whole lines as they arrive; a partial line waits for its end."""
+        pending = self._partial.get(stream, "") + text
+        *lines, rest = pending.split("\n")
+        self._partial[stream] = rest
+        style = "red" if stream == "stderr" else ""
+        for line in lines:
+            self.console.print(Text("  │ " + line, style=style), soft_wrap=True)
+
+    def _flush_output(self) -> None:
+        for stream, rest in list(self._partial.items()):
+            if rest:
+                style = "red" if stream == "stderr" else ""
+                self.console.print(Text("  │ " + rest, style=style), soft_wrap=True)
+        self._partial.clear()
+
+    def _print_outcome(self, cell: CellRecord) -> None:
+        if cell["result"] is not None:
+            self.console.print(Text(f"  Out: {_clip(cell['result'])}", style="bold"))
+        error = cell["error"]
+        if cell["timed_out"]:
+            line = Text(f"  ✗ timed out after {cell['duration_ms'] / 1000:.1f} s", style="red")
+        elif error is not None:
+            line = Text(f"  ✗ {error['name']}: {_clip(error['value'])}", style="red")
+        else:
+            line = Text(f"  ✓ ok in {cell['duration_ms']:.0f} ms", style="green")
+        self.console.print(line)
+        if cell["restarted"]:
+            self._note("sandbox", "the kernel was restarted; variables were lost", "yellow")
+
+    def _print_plan(self, replanned: bool) -> None:
+        title = "New plan" if replanned else "Plan"
+        lines = Text(f"{title}:\n", style="bold")
+        for number, step in enumerate(self._progress.plan, 1):
+            lines.append(f"  {number}. {step['description']}")
+            lines.append(f"  (check: {step['success_criterion']})\n", style="dim")
+        self.console.print(lines, end="")
+
+    def _note(self, who: str, text: str, style: str) -> None:
+        self.console.print(Text.assemble((f"{who}: ", f"bold {style}"), (text, style)))
+
+    # -- the footer ----------------------------------------------------------------------------
+
+    def _set_running(self, step_index: int) -> None:
+        progress = self._progress
+        progress.step_index = step_index
+        if 0 <= step_index < len(progress.states) and progress.states[step_index] == "pending":
+            progress.states[step_index] = "running"
+
+    def _mark_current(self, state: StepState) -> None:
+        progress = self._progress
+        if 0 <= progress.step_index < len(progress.states):
+            progress.states[progress.step_index] = state
+
+    def _footer(self) -> RenderableType:
+        progress = self._progress
+        parts: list[RenderableType] = []
+        if progress.plan:
+            table = Table.grid(padding=(0, 1))
+            for number, (step, state) in enumerate(
+                zip(progress.plan, progress.states, strict=True), 1
+            ):
+                table.add_row(_STATE_MARK[state], Text(f"{number}. {step['description']}"))
+            parts.append(table)
+        if progress.node is not None:
+            doing = _NODE_DOING.get(progress.node, "")
+            parts.append(Spinner("dots", Text(f"{progress.node}: {doing}", style="cyan")))
+        return Group(*parts)
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _size(size: int) -> str:
+    if size < 1000:
+        return f"{size} B"
+    if size < 1_000_000:
+        return f"{size / 1000:.1f} kB"
+    return f"{size / 1_000_000:.1f} MB"

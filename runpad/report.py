@@ -1,0 +1,430 @@
+"""What a run leaves in its output directory: the answer, a Markdown report, a notebook.
+
+Every run's directory (`<run_dir>/<thread_id>/`) holds:
+
+| file | what |
+|---|---|
+| `answer.md` | the answer, or why the run stopped without one |
+| `report.md` | the task, the plan, each cell with its output (figures inline), the answer |
+| `notebook.ipynb` | the executed cells with their outputs (nbformat 4, valid) |
+| `run.json` | the `RunResult` as JSON, for scripts |
+| `artifacts/cell-N/` | the files and figures each cell produced (copied by the executor) |
+
+Everything is rebuilt from the checkpointed state and the artifact files, never from a
+live stream: so the same files come out whichever process ran the run (the CLI, the
+Python API, a resume on another machine) and `runpad export` can write them again later.
+The state keeps previews of each output (head and tail beyond
+`runpad.agents.executor.PREVIEW_CHARS` characters); figures and files are whole, since they
+are artifacts. Re-running the notebook (`execute_notebook`) gives the full outputs.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import nbformat
+from nbformat import NotebookNode
+
+from runpad.agents.session import REPLAYED_LANGUAGES
+from runpad.sandbox.jupyter import KERNEL_NAME, SandboxKernelManager
+from runpad.sandbox.limits import Limits
+from runpad.state import ArtifactRef, CellRecord
+
+if TYPE_CHECKING:
+    from runpad.runner import RunResult
+
+__all__ = [
+    "RunFiles",
+    "build_notebook",
+    "execute_notebook",
+    "notebook_outputs",
+    "render_answer",
+    "render_markdown",
+    "run_files",
+    "write_run_files",
+]
+
+ANSWER_FILE = "answer.md"
+REPORT_FILE = "report.md"
+NOTEBOOK_FILE = "notebook.ipynb"
+RESULT_FILE = "run.json"
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """Where a run's answer, report, notebook and result lie."""
+
+    directory: Path
+    answer: Path
+    report: Path
+    notebook: Path
+    result: Path
+
+
+def run_files(directory: str | Path) -> RunFiles:
+    """The paths of the files a run writes in `directory`."""
+    directory = Path(directory)
+    return RunFiles(
+        directory=directory,
+        answer=directory / ANSWER_FILE,
+        report=directory / REPORT_FILE,
+        notebook=directory / NOTEBOOK_FILE,
+        result=directory / RESULT_FILE,
+    )
+
+
+def write_run_files(result: RunResult, directory: str | Path | None = None) -> RunFiles:
+    """Write the answer, the report, the notebook and `run.json` of a run.
+
+    Args:
+        result: the run, as `runpad.run` returned it or `runpad.runner.aget_run` read it.
+        directory: where to write (default: the run's own directory, `result.output_dir`).
+    """
+    target = directory or result.output_dir
+    if target is None:
+        raise ValueError("The run has no output directory; pass one.")
+    files = run_files(target)
+    files.directory.mkdir(parents=True, exist_ok=True)
+    files.answer.write_text(render_answer(result), encoding="utf-8")
+    files.report.write_text(render_markdown(result, files.directory), encoding="utf-8")
+    nbformat.write(build_notebook(result), str(files.notebook))
+    files.result.write_text(
+        json.dumps(dataclasses.asdict(result), indent=2, default=str) + "\n", encoding="utf-8"
+    )
+    return files
+
+
+# -- Markdown ----------------------------------------------------------------------------------
+
+
+def render_answer(result: RunResult) -> str:
+    """The answer as a short Markdown file; a run without one says why."""
+    if result.answer:
+        return f"{result.answer.strip()}\n"
+    if result.status == "awaiting_approval":
+        return (
+            f"No answer yet: the run waits for a decision on its next cell "
+            f"(`runpad resume {result.thread_id} --decision approve|edit|reject`).\n"
+        )
+    return f"No answer ({result.status}): {result.stop_reason or 'the run did not finish'}\n"
+
+
+def render_markdown(result: RunResult, directory: str | Path | None = None) -> str:
+    """The report: task, plan, each cell with its output (figures inline), the answer.
+
+    Links to artifacts are relative to `directory` (default: the run's own directory), so
+    the report renders wherever that directory is copied.
+    """
+    base = Path(directory or result.output_dir or ".")
+    lines = [f"# {_one_line(result.task) or 'runpad run'}", ""]
+    failed = sum(not cell["ok"] for cell in result.cells)
+    facts = [
+        ("status", result.status),
+        ("thread", f"`{result.thread_id}`"),
+        ("cells", f"{len(result.cells)}" + (f" ({failed} failed)" if failed else "")),
+        ("model tokens", str(result.tokens)),
+    ]
+    if result.files:
+        facts.append(("input files", ", ".join(f"`{Path(f).name}`" for f in result.files)))
+    lines += ["| | |", "|---|---|", *(f"| {key} | {value} |" for key, value in facts), ""]
+    lines += ["## Answer", "", render_answer(result).strip(), ""]
+    if result.stop_reason and result.answer:
+        lines += [f"*Note:* {result.stop_reason}", ""]
+    if len(result.task.strip().splitlines()) > 1:  # the title shows only its first line
+        lines += ["## Task", "", result.task.strip(), ""]
+    if result.plan:
+        lines += ["## Plan", ""]
+        for number, step in enumerate(result.plan, 1):
+            lines.append(f"{number}. {step['description']} — *check:* {step['success_criterion']}")
+        lines.append("")
+    if result.cells:
+        lines += ["## Cells", ""]
+        for cell in result.cells:
+            lines += _cell_markdown(cell, base)
+    if result.pending_approval:
+        lines += [
+            "## Waiting for approval",
+            "",
+            f"```{result.pending_approval.get('language', 'python')}",
+            str(result.pending_approval.get("code", "")).rstrip(),
+            "```",
+            "",
+        ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _cell_markdown(cell: CellRecord, base: Path) -> list[str]:
+    outcome = "ok" if cell["ok"] else ("timed out" if cell["timed_out"] else "failed")
+    lines = [
+        f"### Cell {cell['index']} · step {cell['step'] + 1}, try {cell['attempt'] + 1} · "
+        f"{outcome} · {cell['duration_ms']:.0f} ms",
+        "",
+        f"```{cell['language']}",
+        cell["code"].rstrip(),
+        "```",
+        "",
+    ]
+    for label, text in (("Output", cell["stdout"]), ("Standard error", cell["stderr"])):
+        if text.strip():
+            lines += [f"{label}:", "", _fence(text), ""]
+    if cell["result"] is not None:
+        lines += ["Result:", "", _fence(cell["result"]), ""]
+    if cell["error"] is not None:
+        error = cell["error"]
+        detail = error["traceback"].strip() or f"{error['name']}: {error['value']}"
+        lines += [f"Error: `{error['name']}`", "", _fence(detail), ""]
+    if cell["restarted"]:
+        lines += ["*The kernel was restarted after this cell: its variables were lost.*", ""]
+    images = [a for a in cell["artifacts"] if a["mime_type"] in _INLINE_IMAGES]
+    for artifact in images:
+        lines += [f"![{artifact['name']}]({_link(artifact, base)})", ""]
+    others = [a for a in cell["artifacts"] if a not in images]
+    if others:
+        lines.append("Files:")
+        lines.append("")
+        lines += [
+            f"- [{a['name']}]({_link(a, base)}) ({a['mime_type']}, {_size(a['size'])})"
+            for a in others
+        ]
+        lines.append("")
+    return lines
+
+
+_INLINE_IMAGES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml")
+
+
+def _fence(text: str) -> str:
+    longest = max((len(run) for run in text.split("\n") if set(run) == {"`"}), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text.rstrip()}\n{fence}"
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _size(size: int) -> str:
+    if size < 1000:
+        return f"{size} B"
+    if size < 1_000_000:
+        return f"{size / 1000:.1f} kB"
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def _figures(cell: CellRecord) -> list[ArtifactRef]:
+    """The cell's drawn figures: the executor stores them after its files, one per image."""
+    images = cell["images"]
+    if not images:
+        return []
+    return [a for a in cell["artifacts"][-images:] if a["mime_type"] == "image/png"]
+
+
+def _artifact_file(artifact: ArtifactRef, base: Path) -> Path:
+    """The artifact's file: its recorded path, else where the executor's layout puts it
+    under `base` (the run's directory, moved or read on another machine)."""
+    recorded = Path(artifact["path"])
+    if recorded.is_file():
+        return recorded
+    return base / "artifacts" / f"cell-{artifact['cell']}" / artifact["name"]
+
+
+def _link(artifact: ArtifactRef, base: Path) -> str:
+    path = _artifact_file(artifact, base)
+    try:
+        return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
+    except ValueError:  # another drive (Windows)
+        return path.as_posix()
+
+
+# -- the notebook ----------------------------------------------------------------------------------
+
+
+def build_notebook(result: RunResult) -> NotebookNode:
+    """The run's executed cells with their outputs, as a Jupyter notebook (nbformat 4).
+
+    Each plan step gets a Markdown heading; failed cells are kept, with their errors, since
+    the cells after them ran in the kernel they left. Python and shell cells are code cells;
+    SQL and DOT cells, which ran outside the kernel, are Markdown cells with their output,
+    and the files they made (query results, diagrams) are listed with the input files in
+    `metadata.runpad.files`, so that a re-run finds them in the work dir as the run did. The
+    notebook's kernelspec is runpad's sandbox kernel.
+    """
+    base = Path(result.output_dir or ".")
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata.update(
+        {
+            "kernelspec": {
+                "name": KERNEL_NAME,
+                "display_name": "Python 3 (runpad sandbox)",
+                "language": "python",
+            },
+            "language_info": {"name": "python"},
+            "runpad": {
+                "thread_id": result.thread_id,
+                "task": result.task,
+                "files": _work_dir_files(result, base),
+                "status": result.status,
+            },
+        }
+    )
+    cells: list[NotebookNode] = [nbformat.v4.new_markdown_cell(_notebook_intro(result))]
+    heading_for: tuple[int, str] | None = None
+    for cell in result.cells:
+        step = cell["step"]
+        description = (
+            result.plan[step]["description"] if step < len(result.plan) else f"step {step + 1}"
+        )
+        if heading_for != (step, description):
+            heading_for = (step, description)
+            cells.append(nbformat.v4.new_markdown_cell(f"## Step {step + 1}: {description}"))
+        if cell["language"] in REPLAYED_LANGUAGES:
+            cells.append(_code_cell(cell, base))
+        else:
+            cells.append(nbformat.v4.new_markdown_cell("\n".join(_cell_markdown(cell, base))))
+    cells.append(nbformat.v4.new_markdown_cell("## Answer\n\n" + render_answer(result).strip()))
+    notebook.cells = cells
+    nbformat.validate(notebook)
+    return cast(NotebookNode, notebook)
+
+
+def _work_dir_files(result: RunResult, base: Path) -> list[str]:
+    """What a re-run needs in its work dir: the inputs, and what non-kernel cells made."""
+    files = list(result.files)
+    for cell in result.cells:
+        if cell["ok"] and cell["language"] not in REPLAYED_LANGUAGES:
+            files += [str(_artifact_file(a, base).resolve()) for a in cell["artifacts"]]
+    return files
+
+
+def _notebook_intro(result: RunResult) -> str:
+    lines = [f"# {_one_line(result.task) or 'runpad run'}", ""]
+    if len(result.task.strip().splitlines()) > 1:
+        lines += [result.task.strip(), ""]
+    if result.files:
+        names = ", ".join(f"`{Path(f).name}`" for f in result.files)
+        lines += [f"Input files (in the working directory): {names}", ""]
+    lines.append(
+        f"Written by runpad from run `{result.thread_id}` ({result.status}). Cells run in a "
+        "runpad sandbox kernel; re-run them with `runpad.report.execute_notebook`."
+    )
+    return "\n".join(lines)
+
+
+def _code_cell(cell: CellRecord, base: Path) -> NotebookNode:
+    source = cell["code"] if cell["language"] != "shell" else f"%%bash\n{cell['code']}"
+    outputs: list[NotebookNode] = []
+    for name in ("stdout", "stderr"):
+        text = cell["stdout"] if name == "stdout" else cell["stderr"]
+        if text:
+            outputs.append(nbformat.v4.new_output("stream", name=name, text=text))
+    for figure in _figures(cell):
+        path = _artifact_file(figure, base)
+        if path.is_file():
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            outputs.append(nbformat.v4.new_output("display_data", data={"image/png": data}))
+    if cell["result"] is not None:
+        outputs.append(
+            nbformat.v4.new_output(
+                "execute_result",
+                data={"text/plain": cell["result"]},
+                execution_count=cell["index"],
+            )
+        )
+    if cell["error"] is not None:
+        error = cell["error"]
+        outputs.append(
+            nbformat.v4.new_output(
+                "error",
+                ename=error["name"],
+                evalue=error["value"],
+                traceback=error["traceback"].splitlines(),
+            )
+        )
+    code = cast(
+        NotebookNode,
+        nbformat.v4.new_code_cell(source, execution_count=cell["index"], outputs=outputs),
+    )
+    code.metadata["runpad"] = {
+        "index": cell["index"],
+        "step": cell["step"],
+        "attempt": cell["attempt"],
+        "ok": cell["ok"],
+        "duration_ms": cell["duration_ms"],
+        "language": cell["language"],
+    }
+    return code
+
+
+async def execute_notebook(
+    notebook: NotebookNode | str | Path,
+    *,
+    backend: str = "local",
+    files: Sequence[str | Path] | None = None,
+    limits: Limits | None = None,
+    timeout: float = 120,
+    allow_errors: bool = True,
+) -> NotebookNode:
+    """Run a notebook with nbclient in a runpad sandbox kernel and return it with its outputs.
+
+    Args:
+        notebook: a notebook, or the path of one.
+        backend: the sandbox backend of the kernel.
+        files: host files to put in the kernel's work dir (default: the input files a
+            runpad notebook lists in `metadata.runpad.files`).
+        timeout: seconds each cell may run.
+        allow_errors: keep going after a cell that raises (a run's failed cells raise again).
+
+    Example:
+        ```python
+        rerun = await execute_notebook("runs/20260101-120000-abc123/notebook.ipynb")
+        ```
+    """
+    from nbclient import NotebookClient
+
+    if not isinstance(notebook, NotebookNode):
+        notebook = cast(NotebookNode, nbformat.read(str(notebook), as_version=4))
+    if files is None:
+        files = list(notebook.metadata.get("runpad", {}).get("files", []))
+    manager = SandboxKernelManager(backend, files=files, limits=limits)
+    client = NotebookClient(notebook, km=manager, timeout=int(timeout), allow_errors=allow_errors)
+    try:
+        # cleanup_kc: shut the kernel down and close the client's sockets afterwards, as
+        # nbclient does for kernel managers it makes itself.
+        await client.async_execute(cleanup_kc=True)
+    finally:
+        if manager.has_kernel:  # it failed to start, or the cleanup did not run
+            await manager.shutdown_kernel(now=True)
+    return notebook
+
+
+def notebook_outputs(notebook: NotebookNode) -> list[dict[str, Any]]:
+    """A comparable summary of each code cell's outputs: streams, results, figures, errors.
+
+    Used to check that a re-run notebook gives what the run saw.
+    """
+    summary = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        entry: dict[str, Any] = {"stdout": "", "stderr": "", "result": None, "images": 0}
+        entry["error"] = None
+        for output in cell.outputs:
+            kind = output.output_type
+            if kind == "stream":
+                entry[output.name] += output.text
+            elif kind == "execute_result":
+                entry["result"] = output.data.get("text/plain")
+            elif kind == "display_data" and "image/png" in output.data:
+                entry["images"] += 1
+            elif kind == "error":
+                entry["error"] = (output.ename, output.evalue)
+        summary.append(entry)
+    return summary
