@@ -30,7 +30,7 @@ python:
 # coptpy: the operations-research benchmark's reference programs are COPT models (its wheel
 # carries a size-limited licence); the evaluation's oracle test runs them.
 sandbox:
-	runpad sandbox setup --package coptpy
+	$(PYTHON) -m runpad sandbox setup --package coptpy
 
 # Real questions and a bundled CSV, answered offline by the embedded model in the local
 # sandbox, with the live display; each run's report lands in runs/demo/.
