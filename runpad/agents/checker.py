@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from collections.abc import Iterable
 from typing import Literal
 
@@ -43,12 +44,21 @@ def _mask_line(line: str) -> str:
     return f"{match.group('indent')}{name} = None" if name else f"{match.group('indent')}pass"
 
 
+def _parse(source: str) -> ast.Module:
+    # Python warns about things like "\\w" in a string (a DeprecationWarning before 3.12, a
+    # SyntaxWarning after); that is not an error in the cell, and must not become one
+    # where warnings are errors (pytest, python -W error).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(source)
+
+
 def defined_names(cells: Iterable[str]) -> set[str]:
     """Every name that the given cells bind (assignments, imports, defs, loop targets)."""
     names: set[str] = set()
     for code in cells:
         try:
-            tree = ast.parse(mask_ipython_syntax(code))
+            tree = _parse(mask_ipython_syntax(code))
         except SyntaxError:
             continue
         for node in ast.walk(tree):
@@ -65,7 +75,7 @@ def static_findings(code: str, known_names: set[str]) -> list[str]:
     """Problems that would surely fail at run time, as lines for the coder to read."""
     source = mask_ipython_syntax(code)
     try:
-        tree = ast.parse(source)
+        tree = _parse(source)
     except SyntaxError as exc:
         line = (exc.text or "").strip()
         return [f"SyntaxError: {exc.msg} at line {exc.lineno}" + (f": {line}" if line else "")]

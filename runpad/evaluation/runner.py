@@ -37,7 +37,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from runpad import __version__
 from runpad.agents.parsing import extract_code
-from runpad.errors import ConfigurationError
+from runpad.errors import ConfigurationError, SandboxStartError
 from runpad.evaluation.checkers import Check, result_sets_match, run_sqlite
 from runpad.evaluation.report import EvalReport, Mode, TaskResult, markdown_table, summarize
 from runpad.evaluation.suites import (
@@ -67,6 +67,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+START_ATTEMPTS = 2
+"""Tries of a task whose sandbox kernel did not start (a loaded machine, not the task)."""
 
 MODES: tuple[Mode, ...] = ("code", "no-code", "oracle")
 
@@ -265,38 +268,25 @@ async def _evaluate_task(
             excluded="the benchmark has no reference for this task",
             status="excluded",
         )
-    try:
-        if settings.mode == "no-code":
-            assert model is not None
-            outcome = await _direct(suite, task, model)
-        else:
-            context = _context(suite, task, settings, model, manager, run_dir)
-            thread_id = f"{task.id.replace('/', '-')}-{secrets.token_hex(3)}"
-            try:
-                run = await arun(
-                    task.prompt,
-                    files=task.files,
-                    thread_id=thread_id,
-                    context=context,
-                    checkpointer=saver,
-                )
-            finally:
-                await manager.discard(thread_id)
-                # A Context we made owns its database engines (the SQL tool's), if any.
-                if closer := getattr(context, "close_databases", None):
-                    await asyncio.to_thread(closer)
-            outcome = _from_run(suite, run)
-        check = await _check(suite, task, outcome, settings)
-    except Exception as exc:  # one broken task must not end a long evaluation
-        logger.warning("Task %s failed in the harness", task.id, exc_info=True)
-        return TaskResult(
-            id=task.id,
-            correct=False,
-            expected=task.expected,
-            status="error",
-            error=f"{type(exc).__name__}: {exc}",
-            wall_s=round(time.monotonic() - started, 3),
-        )
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            outcome = await _outcome(suite, task, settings, model, saver, manager, run_dir)
+            check = await _check(suite, task, outcome, settings)
+            break
+        except Exception as exc:  # one broken task must not end a long evaluation
+            if isinstance(exc, SandboxStartError) and attempt < START_ATTEMPTS:
+                # A kernel that did not start is the machine's trouble, not the task's.
+                logger.warning("Task %s: the sandbox did not start; trying again", task.id)
+                continue
+            logger.warning("Task %s failed in the harness", task.id, exc_info=True)
+            return TaskResult(
+                id=task.id,
+                correct=False,
+                expected=task.expected,
+                status="error",
+                error=f"{type(exc).__name__}: {exc}",
+                wall_s=round(time.monotonic() - started, 3),
+            )
     return TaskResult(
         id=task.id,
         correct=check.correct,
@@ -316,6 +306,33 @@ async def _evaluate_task(
         sandbox_s=round(sum(cell["duration_ms"] for cell in outcome.cells) / 1000, 3),
         thread_id=outcome.thread_id,
     )
+
+
+async def _outcome(
+    suite: Suite,
+    task: EvalTask,
+    settings: EvalSettings,
+    model: BaseChatModel | None,
+    saver: BaseCheckpointSaver[Any],
+    manager: SandboxManager,
+    run_dir: Path,
+) -> _Outcome:
+    """Run the task in the settings' mode: one direct answer, or a whole graph run."""
+    if settings.mode == "no-code":
+        assert model is not None
+        return await _direct(suite, task, model)
+    context = _context(suite, task, settings, model, manager, run_dir)
+    thread_id = f"{task.id.replace('/', '-')}-{secrets.token_hex(3)}"
+    try:
+        run = await arun(
+            task.prompt, files=task.files, thread_id=thread_id, context=context, checkpointer=saver
+        )
+    finally:
+        await manager.discard(thread_id)
+        # A Context we made owns its database engines (the SQL tool's), if any.
+        if closer := getattr(context, "close_databases", None):
+            await asyncio.to_thread(closer)
+    return _from_run(suite, run)
 
 
 @dataclass(frozen=True)

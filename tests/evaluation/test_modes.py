@@ -137,3 +137,35 @@ async def test_code_mode_run_without_an_answer_scores_nothing(
     assert result.answer is None
     assert result.status == "stopped"
     assert result.stop_reason
+
+
+@pytest.mark.parametrize(("failures", "correct"), [(1, True), (2, False)])
+async def test_a_sandbox_that_did_not_start_is_tried_once_more(
+    benchmarks: Path, monkeypatch: pytest.MonkeyPatch, failures: int, correct: bool
+) -> None:
+    from runpad.errors import SandboxStartError
+    from runpad.evaluation import runner
+
+    real = runner._outcome
+    calls = 0
+
+    async def flaky(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls <= failures:
+            raise SandboxStartError("The sandbox kernel did not answer within 30 s")
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "_outcome", flaky)
+    model = FunctionChatModel(respond=lambda _: "ANSWER: 442017547")
+    report = await evaluate(
+        "tiny",
+        EvalSettings(model=model, mode="no-code", task_ids=["tiny-00"], benchmarks=benchmarks),
+    )
+    [result] = report.results
+    assert result.correct is correct
+    assert calls == min(failures + 1, 2)
+    if not correct:
+        assert result.error is not None
+        assert result.error.startswith("SandboxStartError")
+        assert report.summary.errors == 1

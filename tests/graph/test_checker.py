@@ -34,3 +34,7 @@ def test_builtins_and_ipython_names() -> None:
 
 def test_unused_imports_are_not_findings() -> None:
     assert static_findings("import os\nprint(1)", set()) == []
+
+
+def test_a_syntax_warning_is_not_a_finding() -> None:
+    assert static_findings('import re\nprint(re.findall("\\w+", "a b"))', set()) == []
