@@ -23,6 +23,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from runpad.sandbox.results import format_size
 from runpad.state import CellRecord, PlanStep
 
 __all__ = ["RunDisplay"]
@@ -189,7 +190,7 @@ class RunDisplay:
             self.console.print(
                 Text(
                     f"  + {event.get('name')}  ({event.get('mime_type')}, "
-                    f"{_size(int(event.get('size', 0)))})  {event.get('path')}",
+                    f"{format_size(int(event.get('size', 0)))})  {event.get('path')}",
                     style="magenta",
                 )
             )
@@ -271,11 +272,3 @@ class RunDisplay:
 def _clip(text: str, limit: int = 300) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _size(size: int) -> str:
-    if size < 1000:
-        return f"{size} B"
-    if size < 1_000_000:
-        return f"{size / 1000:.1f} kB"
-    return f"{size / 1_000_000:.1f} MB"

@@ -35,6 +35,7 @@ from nbformat import NotebookNode
 from runpad.agents.session import REPLAYED_LANGUAGES
 from runpad.sandbox.jupyter import KERNEL_NAME, SandboxKernelManager
 from runpad.sandbox.limits import Limits
+from runpad.sandbox.results import format_size
 from runpad.state import ArtifactRef, CellRecord
 
 if TYPE_CHECKING:
@@ -190,7 +191,7 @@ def _cell_markdown(cell: CellRecord, base: Path) -> list[str]:
         lines.append("Files:")
         lines.append("")
         lines += [
-            f"- [{a['name']}]({_link(a, base)}) ({a['mime_type']}, {_size(a['size'])})"
+            f"- [{a['name']}]({_link(a, base)}) ({a['mime_type']}, {format_size(a['size'])})"
             for a in others
         ]
         lines.append("")
@@ -209,14 +210,6 @@ def _fence(text: str) -> str:
 def _one_line(text: str, limit: int = 120) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _size(size: int) -> str:
-    if size < 1000:
-        return f"{size} B"
-    if size < 1_000_000:
-        return f"{size / 1000:.1f} kB"
-    return f"{size / 1_000_000:.1f} MB"
 
 
 def _figures(cell: CellRecord) -> list[ArtifactRef]:

@@ -23,6 +23,7 @@ __all__ = [
     "OutputChunk",
     "RichResult",
     "StreamName",
+    "format_size",
 ]
 
 Language: TypeAlias = Literal["python", "shell"]
@@ -105,6 +106,15 @@ class Artifact:
     size: int
     mime_type: str
     sha256: str
+
+
+def format_size(size: int) -> str:
+    """A byte count as people read it: "512 B", "3.4 kB", "1.2 MB"."""
+    if size < 1000:
+        return f"{size} B"
+    if size < 1_000_000:
+        return f"{size / 1000:.1f} kB"
+    return f"{size / 1_000_000:.1f} MB"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from langchain_core.tools.base import ArgsSchema
 from pydantic import BaseModel, Field
 
 from runpad.sandbox.base import Sandbox
-from runpad.sandbox.results import Execution
+from runpad.sandbox.results import Execution, format_size
 from runpad.tools.session import SandboxSource, SandboxTool
 
 __all__ = [
@@ -88,7 +88,7 @@ def format_execution(execution: Execution, max_chars: int = 4000) -> str:
     if notes:
         sections.append(("note", "; ".join(notes).capitalize() + ".", 1))
     if execution.artifacts:
-        files = ", ".join(f"{a.name} ({_human_size(a.size)})" for a in execution.artifacts)
+        files = ", ".join(f"{a.name} ({format_size(a.size)})" for a in execution.artifacts)
         sections.append(("files written", files, 0.5))
     if not sections:
         return "(the code ran and produced no output; end with an expression or print() it)"
@@ -123,14 +123,6 @@ def _head_tail(text: str, keep: int, head_share: float) -> str:
     omitted = len(text) - head - tail
     tail_text = text[len(text) - tail :] if tail else ""
     return f"{text[:head]}\n[... {omitted} characters omitted ...]\n{tail_text}"
-
-
-def _human_size(size: int) -> str:
-    if size < 1000:
-        return f"{size} B"
-    if size < 1000_000:
-        return f"{size / 1000:.1f} kB"
-    return f"{size / 1000_000:.1f} MB"
 
 
 class RunPythonTool(SandboxTool):
