@@ -520,6 +520,7 @@ class _RunSettings:
     approve: bool = False
     record: str | None = None
     databases: tuple[str, ...] = ()  # names only: URLs may hold passwords
+    samples: int = 1
 
 
 @dataclass(frozen=True)
@@ -599,6 +600,7 @@ def _make_context(
             databases=databases,
             limits=limits or RunLimits(),
             prompts=prompts or {},
+            samples=settings.samples,
         )
         context.model_for("coder")  # a bad model string fails here, not at the first call
     except ConfigurationError as exc:
@@ -648,6 +650,7 @@ def _load_settings(directory: Path) -> _RunSettings:
         approve=bool(saved.get("approve", False)),
         record=saved.get("record"),
         databases=tuple(saved.get("databases", ())),
+        samples=int(saved.get("samples", 1)),
     )
 
 
@@ -863,6 +866,14 @@ def run_command(
         Path | None,
         typer.Option(help="Record every model reply to this file (replay: -m replay:PATH)."),
     ] = None,
+    samples: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Write each Python step this many times and keep the answer most of the "
+            "programs print (a vote; helps small models).",
+        ),
+    ] = 1,
 ) -> None:
     if not task.strip():
         _fail("The task is empty: say what runpad should find out.", EXIT_USAGE)
@@ -876,6 +887,7 @@ def run_command(
         approve=approve,
         record=str(record) if record else None,
         databases=tuple(databases),
+        samples=samples,
     )
     thread_id = _new_thread(thread, checkpoints, out)
     context = _make_context(settings, out, databases)
@@ -955,6 +967,7 @@ def resume_command(
         approve=saved.approve if approve is None else approve,
         record=saved.record,
         databases=tuple(databases),
+        samples=saved.samples,
     )
     context = _make_context(settings, out, databases)
     invocation = _Invocation(context, checkpoints, thread_id, output)

@@ -39,6 +39,7 @@ __all__ = [
     "RunLimits",
     "RunStatus",
     "StepKind",
+    "Vote",
 ]
 
 Role = Literal["router", "planner", "coder", "reviewer", "reporter"]
@@ -109,6 +110,14 @@ class Finding(TypedDict):
     ok: bool  # False: the lookup could not run (no network...) and `text` says why
 
 
+class Vote(TypedDict):
+    """One program sampled for a step (with its repairs), and the answer it printed."""
+
+    sample: int  # 0 is the model's own setting; later ones are drawn at sample_temperature
+    cell: int | None  # the index of the last cell it ran; None when it never ran
+    key: str | None  # `runpad.answers.answer_key` of its output; None when it failed
+
+
 class ApprovalDecision(TypedDict, total=False):
     """What a human answers at the approval interrupt."""
 
@@ -133,11 +142,12 @@ class AnalysisState(TypedDict, total=False):
     route: Literal["work", "answer"]
     plan: list[PlanStep]
     step_index: int
-    attempt: int  # tries of the current step so far
+    attempt: int  # tries of the current step (with votes: of the current sample) so far
     replans: int
     draft: CellDraft | None
     feedback: str | None  # static check findings or reviewer notes for the coder
     failure_notes: list[str]  # why earlier plans failed, for the planner
+    votes: list[Vote]  # the programs sampled for the current step (Context.samples > 1)
     cells: Annotated[list[CellRecord], operator.add]
     findings: Annotated[list[Finding], operator.add]  # web search and documentation lookups
     model_calls: Annotated[dict[str, int], _merge_counts]  # per role, for replay
@@ -202,6 +212,12 @@ class Context:
         search: a LangChain search tool or retriever for search steps; None uses ddgs
             (the `search` extra).
         search_timeout: seconds a web search may take before the run goes on without it.
+        samples: programs the coder writes for each Python step. Above 1 they run one
+            after another and vote: the answer most of them print wins, and the vote
+            stands in for the reviewer's judgement (self-consistency; see
+            docs/architecture.md). Each sample may be repaired like a single cell.
+        sample_temperature: the sampling temperature of every sample after the first
+            (the first uses the model's own setting).
     """
 
     # The context's JSON schema is the run's settings form in LangGraph Studio: a model field
@@ -226,6 +242,8 @@ class Context:
     sql_limits: SqlLimits = field(default_factory=SqlLimits)
     search: Annotated[SearchProvider | None, SkipJsonSchema()] = None
     search_timeout: float = 10.0
+    samples: int = 1
+    sample_temperature: float = 0.7
 
     def __post_init__(self) -> None:
         # Settings that arrive as JSON (LangGraph's API server, Studio) carry the limits as
@@ -236,6 +254,8 @@ class Context:
             object.__setattr__(self, "sandbox_limits", Limits(**self.sandbox_limits))
         if isinstance(self.sql_limits, dict):
             object.__setattr__(self, "sql_limits", SqlLimits(**self.sql_limits))
+        if self.samples < 1:
+            raise ConfigurationError(f"Context.samples must be at least 1, not {self.samples}.")
         for url in self.databases.values():
             parse_database_url(url)  # a bad URL fails here, before the run starts
         # Caches and defaults that are live objects: set once, never checkpointed.

@@ -17,7 +17,7 @@ from langgraph.types import Command
 from pyflakes import checker as pyflakes_checker
 from pyflakes import messages as pyflakes_messages
 
-from runpad.agents.budget import give_up_on_step
+from runpad.agents.voting import give_up_on_try
 from runpad.state import AnalysisState, Context
 
 __all__ = ["check_cell", "defined_names", "mask_ipython_syntax", "static_findings"]
@@ -109,9 +109,7 @@ async def check_cell(
             feedback = "The static check found problems before running:\n" + "\n".join(findings)
             if attempt >= context.limits.max_attempts_per_step:
                 why = f"Step {state.get('step_index', 0) + 1} kept failing the static check: "
-                return give_up_on_step(
-                    state, context.limits, why + "; ".join(findings), attempt=attempt
-                )
+                return give_up_on_try(state, context, why + "; ".join(findings), attempt=attempt)
             return Command(
                 goto="coder", update={"attempt": attempt, "draft": None, "feedback": feedback}
             )

@@ -13,10 +13,18 @@ from typing import Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from runpad.agents.budget import exhausted_budget, give_up_on_step, stop
+from runpad.agents.budget import exhausted_budget, stop
 from runpad.agents.llm import ask
 from runpad.agents.parsing import extract_code
 from runpad.agents.planner import file_names
+from runpad.agents.voting import (
+    count_votes,
+    give_up_on_try,
+    is_voting,
+    sample_cells,
+    sample_index,
+    tally,
+)
 from runpad.prompts import render_prompt
 from runpad.state import AnalysisState, CellRecord, Context, Finding, PlanStep
 
@@ -50,13 +58,12 @@ async def database_schemas(context: Context) -> list[str]:
     return [(await context.database(name).aschema()).text() for name in context.databases]
 
 
-def last_error_text(state: AnalysisState) -> str | None:
+def last_error_text(cells: list[CellRecord], step_index: int) -> str | None:
     """The last cell's error, when it failed during the current step."""
-    cells = state.get("cells", [])
     if not cells:
         return None
     last = cells[-1]
-    if last["ok"] or last["step"] != state.get("step_index", 0):
+    if last["ok"] or last["step"] != step_index:
         return None
     error = last["error"]
     assert error is not None
@@ -65,14 +72,19 @@ def last_error_text(state: AnalysisState) -> str | None:
 
 async def write_cell(
     state: AnalysisState, runtime: Runtime[Context]
-) -> Command[Literal["static_check", "coder", "planner", "reporter"]]:
+) -> Command[Literal["static_check", "coder", "executor", "planner", "reporter"]]:
     context = runtime.context
+    voting = is_voting(state, context)
     if reason := exhausted_budget(state, context.limits):
+        if voting and tally(state.get("votes", [])) is not None:
+            return count_votes(state, context, state["votes"])  # what the samples so far say
         return stop(reason)
     step_index = state.get("step_index", 0)
     plan = state["plan"]
     language = cell_language(plan[step_index], context)
-    cells: list[CellRecord] = state.get("cells", [])[-PROMPT_CELLS:]
+    # Each sample of a vote is drawn on its own: it never sees its siblings' cells.
+    seen = sample_cells(state) if voting else state.get("cells", [])
+    cells: list[CellRecord] = seen[-PROMPT_CELLS:]
     findings: list[Finding] = state.get("findings", [])[-PROMPT_FINDINGS:]
     prompt = render_prompt(
         "coder",
@@ -82,13 +94,14 @@ async def write_cell(
         plan=plan,
         step_index=step_index,
         cells=cells,
-        last_error=last_error_text(state),
+        last_error=last_error_text(seen, step_index),
         feedback=state.get("feedback"),
         language=language,
         findings=findings,
         schemas=await database_schemas(context) if language == "sql" else [],
     )
-    reply = await ask("coder", prompt, state, context)
+    sample = sample_index(state) if voting else 0
+    reply = await ask("coder", prompt, state, context, sample=sample)
     code = extract_code(reply.text, language)
     if code is not None:
         return Command(
@@ -98,7 +111,7 @@ async def write_cell(
     attempt = state.get("attempt", 0) + 1
     if attempt >= context.limits.max_attempts_per_step:
         why = f"The coder wrote no code block for step {step_index + 1} in {attempt} tries."
-        return give_up_on_step(state, context.limits, why, **reply.update, attempt=attempt)
+        return give_up_on_try(state, context, why, **reply.update, attempt=attempt)
     return Command(
         goto="coder",
         update={

@@ -10,6 +10,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from runpad.models.function import estimate_tokens
 from runpad.models.replay import ReplayChatModel
+from runpad.models.sampling import sampling_model
 from runpad.prompts import render_prompt
 from runpad.state import AnalysisState, Context, Role
 
@@ -29,11 +30,15 @@ class ModelReply:
         return {"model_calls": {self.role: 1}, "tokens": self.tokens}
 
 
-async def ask(role: Role, prompt: str, state: AnalysisState, context: Context) -> ModelReply:
+async def ask(
+    role: Role, prompt: str, state: AnalysisState, context: Context, *, sample: int = 0
+) -> ModelReply:
     """Send the system prompt and `prompt` to the role's model and return its text.
 
     The n-th call of a role is numbered from the checkpointed state, so a replayed run
-    gets the same reply for the same call even after a crash and resume.
+    gets the same reply for the same call even after a crash and resume. `sample` > 0
+    draws a different reply than the model's own (`runpad.models.sampling_model`), for
+    voting.
     """
     model = context.model_for(role)
     index = state.get("model_calls", {}).get(role, 0)
@@ -42,7 +47,8 @@ async def ask(role: Role, prompt: str, state: AnalysisState, context: Context) -
         usage = {"input_tokens": estimate_tokens(prompt), "output_tokens": estimate_tokens(text)}
     else:
         system = render_prompt("system", context.prompts)
-        message = await model.ainvoke([SystemMessage(system), HumanMessage(prompt)])
+        drawn = sampling_model(model, sample, context.sample_temperature)
+        message = await drawn.ainvoke([SystemMessage(system), HumanMessage(prompt)])
         text = message.text
         metadata = getattr(message, "usage_metadata", None)
         usage = {

@@ -51,5 +51,6 @@ async def plan_task(
             "attempt": 0,
             "draft": None,
             "feedback": None,
+            "votes": [],
         },
     )

@@ -17,6 +17,7 @@ from runpad.agents.llm import ask
 from runpad.agents.parsing import parse_verdict
 from runpad.agents.searcher import lookup_targets
 from runpad.agents.steps import advance
+from runpad.agents.voting import finish_sample, is_voting, sample_cells, winner_rerun_done
 from runpad.prompts import render_prompt
 from runpad.state import AnalysisState, CellRecord, Context
 
@@ -44,7 +45,7 @@ def _same_failure(cell: CellRecord, previous: CellRecord | None) -> bool:
     return bool(old and new and (old["name"], old["value"]) == (new["name"], new["value"]))
 
 
-Next = Literal["coder", "searcher", "planner", "reporter"]
+Next = Literal["coder", "searcher", "planner", "executor", "reporter"]
 
 
 async def review_cell(state: AnalysisState, runtime: Runtime[Context]) -> Command[Next]:
@@ -55,6 +56,8 @@ async def review_cell(state: AnalysisState, runtime: Runtime[Context]) -> Comman
     previous = cells[-2] if len(cells) > 1 else None
     step_index = state.get("step_index", 0)
     attempt = state.get("attempt", 0) + 1
+    if is_voting(state, context):
+        return _review_sample(state, context, cell)
 
     def repair(notes: str | None, **update: object) -> Command[Next]:
         if attempt >= limits.max_attempts_per_step:
@@ -98,6 +101,27 @@ async def review_cell(state: AnalysisState, runtime: Runtime[Context]) -> Comman
         why = verdict.notes or f"The reviewer found the plan unworkable at step {step_index + 1}."
         return give_up_on_step(state, limits, why, **reply.update)
     return advance(state, reply.update)
+
+
+def _review_sample(state: AnalysisState, context: Context, cell: CellRecord) -> Command[Next]:
+    """A sample of a vote: repaired while it fails and has tries left, then it votes (or
+    abstains); the model is not asked, the vote judges."""
+    step_index = state.get("step_index", 0)
+    if winner_rerun_done(state, context):
+        if cell["ok"]:
+            return advance(state, {})
+        why = f"The winning program of step {step_index + 1} failed when run again: "
+        return give_up_on_step(state, context.limits, why + _error_line(cell))
+    problem = deterministic_findings(cell) if cell["ok"] else _error_line(cell)
+    if problem is None:
+        return finish_sample(state, context, cell)
+    attempt = state.get("attempt", 0) + 1
+    own = [c for c in sample_cells(state) if c["step"] == step_index]
+    previous = own[-2] if len(own) > 1 else None
+    if attempt >= context.limits.max_attempts_per_step or _same_failure(cell, previous):
+        return finish_sample(state, context, None, attempt=attempt)
+    feedback = problem if cell["ok"] else None  # an error reaches the coder as last_error
+    return Command(goto="coder", update={"attempt": attempt, "feedback": feedback})
 
 
 def _same_success(cell: CellRecord, previous: CellRecord | None) -> bool:

@@ -26,5 +26,11 @@ def advance(state: AnalysisState, update: dict[str, Any]) -> Command[Any]:
         return Command(goto="reporter", update=update)
     return Command(
         goto=step_node(plan[step_index + 1]),
-        update={**update, "step_index": step_index + 1, "attempt": 0, "feedback": None},
+        update={
+            **update,
+            "step_index": step_index + 1,
+            "attempt": 0,
+            "feedback": None,
+            "votes": [],
+        },
     )

@@ -27,6 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from runpad.answers import last_number, parse_number
 from runpad.errors import MissingDependencyError
 
 __all__ = [
@@ -46,11 +47,6 @@ __all__ = [
 ]
 
 _ANSWER_LABEL = re.compile(r"(?:final\s+)?answer\s*\**\s*[:：]\s*\**", re.IGNORECASE)
-# A sign counts only where it cannot be a hyphen ("2024-11-03" holds no negative numbers).
-_NUMBER = re.compile(
-    r"(?<![\w.])(?:[-−](?=[\d.]))?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)"
-    r"(?:[eE][-+]?\d+)?"
-)
 
 
 @dataclass(frozen=True)
@@ -93,22 +89,6 @@ def final_answer_text(text: str) -> str:
     if "####" in text:
         return text.rsplit("####", 1)[1].strip()
     return text.strip()
-
-
-def parse_number(text: str) -> float | None:
-    """A number written as `1,234.5`, `-7`, `1e-3` (with `$` or `%` around it), or None."""
-    cleaned = text.strip().strip("$%*`'\" ").replace(",", "").replace("−", "-")
-    try:
-        value = float(cleaned)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def last_number(text: str) -> str | None:
-    """The last number written in `text`, as written (commas removed)."""
-    found = _NUMBER.findall(text)
-    return found[-1].replace(",", "").replace("−", "-") if found else None
 
 
 def numbers_match(

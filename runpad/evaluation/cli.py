@@ -72,6 +72,12 @@ def eval_command(
         float, typer.Option(help="Wall time of each task's run.")
     ] = EVAL_LIMITS.max_wall_seconds,
     sandbox: Annotated[str, typer.Option(help="The sandbox backend.")] = "local",
+    samples: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Programs sampled per Python step, voting on the answers they print."
+        ),
+    ] = 1,
 ) -> None:
     """Run a benchmark suite through runpad and score it with the suite's own checker."""
     if suite not in SUITES:
@@ -88,6 +94,7 @@ def eval_command(
         limits=dataclasses.replace(EVAL_LIMITS, max_cells=max_cells, max_wall_seconds=max_seconds),
         sandbox=sandbox,
         task_ids=tuple(task or ()),
+        samples=samples,
     )
     console = Console(file=sys.stderr, highlight=False, soft_wrap=True)
     try:

@@ -113,6 +113,8 @@ class EvalSettings:
         sandbox_limits: limits of each sandbox session (the cell timeout among them).
         test_timeout: seconds for a program suite's unit tests.
         task_ids: run only these tasks (`limit` then samples among them), for reruns.
+        samples: programs sampled per Python step in code mode, voting on their printed
+            answers (`Context.samples`; 1: no vote).
     """
 
     model: ModelSpec = None
@@ -127,6 +129,7 @@ class EvalSettings:
     sandbox_limits: Limits = field(default_factory=lambda: Limits(timeout=60.0, start_timeout=90.0))
     test_timeout: float = 30.0
     task_ids: Sequence[str] = ()
+    samples: int = 1
 
 
 def select_tasks(
@@ -200,6 +203,7 @@ async def evaluate(
             "sandbox": settings.sandbox,
             "cell_timeout_s": settings.sandbox_limits.timeout,
             "test_timeout_s": settings.test_timeout,
+            "samples": settings.samples,
         },
     )
     if settings.out_dir is not None:
@@ -426,7 +430,7 @@ def _context(
             reviewer_model=roles.reviewer,
             **common,
         )
-    return Context(model=model, **common)
+    return Context(model=model, samples=settings.samples, **common)
 
 
 def graph_has_sql_tool() -> bool:

@@ -4,6 +4,7 @@ and deterministic models for tests."""
 from runpad.models.function import FunctionChatModel
 from runpad.models.replay import ReplayChatModel, ReplyRecorder
 from runpad.models.resolve import ModelSpec, describe_model, resolve_model
+from runpad.models.sampling import sampling_model
 
 __all__ = [
     "FunctionChatModel",
@@ -12,4 +13,5 @@ __all__ = [
     "ReplyRecorder",
     "describe_model",
     "resolve_model",
+    "sampling_model",
 ]
