@@ -45,7 +45,7 @@ from rich.table import Table
 from rich.text import Text
 
 from runpad import __version__
-from runpad.demo import DEMO_LIMITS, DEMO_PROMPTS, DEMO_TASKS, DemoTask
+from runpad.demo import DEMO_LIMITS, DEMO_TASKS, DemoTask
 from runpad.display import RunDisplay
 from runpad.errors import ConfigurationError, RunpadError, SandboxError
 from runpad.models import describe_model
@@ -581,7 +581,6 @@ def _make_context(
     out: Path,
     databases: dict[str, str],
     limits: RunLimits | None = None,
-    prompts: dict[str, str] | None = None,
 ) -> Context:
     """The run's Context, after checking all that can be checked before the run starts:
     the model string, the sandbox backend, and each database (by connecting to it)."""
@@ -599,7 +598,6 @@ def _make_context(
             record=settings.record,
             databases=databases,
             limits=limits or RunLimits(),
-            prompts=prompts or {},
             samples=settings.samples,
         )
         context.model_for("coder")  # a bad model string fails here, not at the first call
@@ -1102,8 +1100,7 @@ def demo_command(
     """
     settings = _RunSettings(model=model)
     embedded = (model or os.environ.get("RUNPAD_MODEL") or "local") == "local"
-    prompts = DEMO_PROMPTS if embedded else None  # short words for a tiny model
-    context = _make_context(settings, out, {}, limits=DEMO_LIMITS, prompts=prompts)
+    context = _make_context(settings, out, {}, limits=DEMO_LIMITS)
     console = _stderr()
     output = _Output(quiet=quiet)
     if not quiet:

@@ -9,6 +9,7 @@ sandbox sessions, the record file) hangs off the Context, which is never checkpo
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -19,6 +20,8 @@ from typing_extensions import TypedDict
 
 from runpad.errors import ConfigurationError
 from runpad.models import ModelSpec, ReplyRecorder, resolve_model
+from runpad.models.local import LocalChatModel
+from runpad.prompts import SMALL_MODEL_PROMPTS
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.manager import SandboxManager
 from runpad.tools.search import SearchProvider
@@ -201,7 +204,8 @@ class Context:
         approve: pause before every cell for a human to approve, edit or reject it.
         run_dir: where artifacts of the run are copied (a folder per thread under it).
         record: a file to record every model reply in (see docs/record-replay.md).
-        prompts: per-role template text replacing the packaged prompt.
+        prompts: per-role template text replacing the packaged prompt (the embedded local
+            model gets `runpad.prompts.SMALL_MODEL_PROMPTS` for the roles not given here).
         sandboxes: the sandbox sessions of the run's threads; made from `sandbox` and
             `sandbox_limits` when not given. Whoever creates the Context closes it.
         databases: SQL databases the run may query, name -> SQLAlchemy URL
@@ -276,6 +280,13 @@ class Context:
     def recorder(self) -> ReplyRecorder | None:
         recorder: ReplyRecorder | None = self.__dict__["_recorder"]
         return recorder
+
+    def prompts_for(self, role: Role) -> Mapping[str, str]:
+        """The template overrides a role's prompts render with: `prompts`, over the short
+        `SMALL_MODEL_PROMPTS` when the role's model is the embedded local model."""
+        if isinstance(self.model_for(role), LocalChatModel):
+            return {**SMALL_MODEL_PROMPTS, **self.prompts}
+        return self.prompts
 
     def model_for(self, role: Role) -> BaseChatModel:
         """The resolved chat model of a role (resolved once per Context)."""

@@ -88,7 +88,7 @@ async def write_cell(
     findings: list[Finding] = state.get("findings", [])[-PROMPT_FINDINGS:]
     prompt = render_prompt(
         "coder",
-        context.prompts,
+        context.prompts_for("coder"),
         task=state["task"],
         files=file_names(state),
         plan=plan,

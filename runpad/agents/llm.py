@@ -46,7 +46,7 @@ async def ask(
         text = model.reply(role, index)
         usage = {"input_tokens": estimate_tokens(prompt), "output_tokens": estimate_tokens(text)}
     else:
-        system = render_prompt("system", context.prompts)
+        system = render_prompt("system", context.prompts_for(role))
         drawn = sampling_model(model, sample, context.sample_temperature)
         message = await drawn.ainvoke([SystemMessage(system), HumanMessage(prompt)])
         text = message.text

@@ -33,7 +33,7 @@ async def plan_task(
     max_steps = context.limits.max_plan_steps
     prompt = render_prompt(
         "planner",
-        context.prompts,
+        context.prompts_for("planner"),
         task=state["task"],
         files=file_names(state),
         failure_notes=state.get("failure_notes", []),

@@ -29,7 +29,11 @@ async def report(state: AnalysisState, runtime: Runtime[Context]) -> dict[str, A
         return {"status": "stopped", "stop_reason": reason}
     context = runtime.context
     prompt = render_prompt(
-        "reporter", context.prompts, task=state["task"], cells=cells, findings=findings
+        "reporter",
+        context.prompts_for("reporter"),
+        task=state["task"],
+        cells=cells,
+        findings=findings,
     )
     reply = await ask("reporter", prompt, state, context)
     return {**reply.update, "answer": reply.text.strip() or None, "status": "answered"}

@@ -82,7 +82,7 @@ async def review_cell(state: AnalysisState, runtime: Runtime[Context]) -> Comman
 
     prompt = render_prompt(
         "reviewer",
-        context.prompts,
+        context.prompts_for("reviewer"),
         task=state["task"],
         plan=state["plan"],
         step_index=step_index,

@@ -24,7 +24,7 @@ async def route_task(
     context = runtime.context
     prompt = render_prompt(
         "router",
-        context.prompts,
+        context.prompts_for("router"),
         task=state["task"],
         files=file_names(state),
         databases=list(context.databases),

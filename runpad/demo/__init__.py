@@ -12,7 +12,7 @@ from pathlib import Path
 
 from runpad.state import RunLimits
 
-__all__ = ["DEMO_LIMITS", "DEMO_PROMPTS", "DEMO_TASKS", "DemoTask", "sales_csv"]
+__all__ = ["DEMO_LIMITS", "DEMO_TASKS", "DemoTask", "sales_csv"]
 
 
 @dataclass(frozen=True)
@@ -40,26 +40,3 @@ DEMO_LIMITS = RunLimits(
     max_attempts_per_step=2, max_cells=4, max_replans=1, max_wall_seconds=300, max_plan_steps=2
 )
 """Tight bounds: the embedded model is small, and a demo should end in minutes."""
-
-DEMO_PROMPTS: dict[str, str] = {
-    "system": "You write short, correct Python programs. You reply with one ```python code "
-    "block and nothing else.",
-    "router": "Task: {{ task }}\nReply with exactly: ROUTE: code",
-    "planner": "Task: {{ task }}\nReply with exactly this line:\n"
-    "1. {{ task }} | check: the answer is printed",
-    "coder": "Write a short Python program that prints the answer to this question:\n"
-    "{{ task }}\n"
-    "{% if files %}The file {{ files | join(', ') }} is in the current directory: read it "
-    "with pandas (import pandas as pd; df = pd.read_csv('{{ files[0] }}')).\n{% endif %}"
-    "{% if last_error %}Your last program failed:\n{{ last_error }}\nFix it.\n{% endif %}"
-    "{% if feedback %}{{ feedback }}\n{% endif %}"
-    "Use print() to show the answer. Reply with one ```python code block.",
-    "reviewer": "Question: {{ task }}\nA program printed:\n{{ cell.stdout }}"
-    "{{ cell.result or '' }}\n\nReply in this form:\nVERDICT: done\n"
-    "ANSWER: <the answer to the question, from what the program printed>",
-    "reporter": "Question: {{ task }}\nA program printed:\n"
-    "{% for cell in cells %}{% if cell.ok %}{{ cell.stdout }}{{ cell.result or '' }}\n"
-    "{% endif %}{% endfor %}\nAnswer the question in one sentence, from what it printed.",
-}
-"""Short prompts for the embedded 135M model, which loses its way in the full ones (it
-copies their instructions back). The graph is the same; only the words to the model change."""

@@ -36,6 +36,9 @@ class TaskResult:
         tokens: model tokens, prompt and reply. wall_s: the task's whole time, checking
             included. sandbox_s: time spent running the run's cells.
         error: the harness could not run the task (a sandbox or model failure).
+        printed_correct: code mode, answer suites: some successful cell printed a correct
+            answer (what the best pick among the run's cells would score: the ceiling of
+            a vote); None where it does not apply.
     """
 
     id: str
@@ -55,6 +58,7 @@ class TaskResult:
     sandbox_s: float = 0.0
     error: str | None = None
     thread_id: str | None = None
+    printed_correct: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class SuiteSummary:
     mean_sandbox_s: float
     excluded: int
     errors: int
+    printed_correct: int | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,11 @@ def summarize(results: list[TaskResult]) -> SuiteSummary:
         mean_sandbox_s=_mean([r.sandbox_s for r in scored]),
         excluded=len(results) - len(scored),
         errors=sum(r.error is not None for r in results),
+        printed_correct=(
+            sum(bool(r.printed_correct) for r in scored)
+            if any(r.printed_correct is not None for r in scored)
+            else None
+        ),
     )
 
 
@@ -175,6 +185,12 @@ def markdown_table(report: EvalReport, *, tasks: bool = True) -> str:
         SUMMARY_HEADER,
         summary_row(report),
     ]
+    if report.summary.printed_correct is not None:
+        lines += [
+            "",
+            f"A cell printed the correct answer in {report.summary.printed_correct} of "
+            f"{report.summary.scored} tasks (the ceiling of a vote over the runs' cells).",
+        ]
     if report.skipped:
         lines += ["", f"Skipped {len(report.skipped)} question(s) the data cannot support:"]
         lines += [f"- {task_id}: {why}" for task_id, why in report.skipped]

@@ -37,6 +37,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from runpad import __version__
 from runpad.agents.parsing import extract_code
+from runpad.agents.voting import cell_output
 from runpad.errors import ConfigurationError, SandboxStartError
 from runpad.evaluation.checkers import Check, result_sets_match, run_sqlite
 from runpad.evaluation.report import EvalReport, Mode, TaskResult, markdown_table, summarize
@@ -309,6 +310,21 @@ async def _evaluate_task(
         wall_s=round(time.monotonic() - started, 3),
         sandbox_s=round(sum(cell["duration_ms"] for cell in outcome.cells) / 1000, 3),
         thread_id=outcome.thread_id,
+        printed_correct=_printed_correct(suite, task, outcome, settings),
+    )
+
+
+def _printed_correct(
+    suite: Suite, task: EvalTask, outcome: _Outcome, settings: EvalSettings
+) -> bool | None:
+    """Whether some successful cell printed a correct answer (code mode, answer suites)."""
+    if settings.mode != "code" or suite.kind != "answer":
+        return None
+    assert suite.check_answer is not None
+    return any(
+        suite.check_answer(cell_output(cell), task).correct
+        for cell in outcome.cells
+        if cell["ok"] and cell_output(cell)
     )
 
 

@@ -2,21 +2,33 @@
 
 Rendering is strict (an undefined variable is an error, not an empty string), and a
 caller may replace any role's template with text of its own (`Context.prompts`).
+
+`SMALL_MODEL_PROMPTS` (the files in `small/`) are short words for the embedded 135M
+model, which loses its way in the full prompts (it copies their instructions back): the
+graph is the same, only the words to the model change. The router and planner of that set
+send every task to code as one step; the coder asks for a script that prints the answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
+from importlib import resources
 from typing import Any
 
 import jinja2
 
 from runpad.errors import ConfigurationError
 
-__all__ = ["PROMPT_NAMES", "render_prompt"]
+__all__ = ["PROMPT_NAMES", "SMALL_MODEL_PROMPTS", "render_prompt"]
 
 PROMPT_NAMES = ("system", "router", "planner", "coder", "reviewer", "reporter")
+
+SMALL_MODEL_PROMPTS: Mapping[str, str] = {
+    name: resources.files(__package__).joinpath("small", f"{name}.md.j2").read_text()
+    for name in PROMPT_NAMES
+}
+"""Every role's template for small models, as override text (see the module's doc)."""
 
 
 @cache

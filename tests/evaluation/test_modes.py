@@ -117,6 +117,31 @@ async def test_code_mode_records_cells_repairs_tokens_and_time(
     assert saved["summary"]["correct"] == 1
     table = (tmp_path / "results.md").read_text()
     assert re.search(r"\| tiny \| code \| .* \| 1 \| 1 \| 100\.0%", table)
+    assert result.printed_correct
+    assert "A cell printed the correct answer in 1 of 1 tasks" in table
+
+
+@pytest.mark.sandbox
+@pytest.mark.usefixtures("require_sandbox")
+async def test_code_mode_with_samples_votes_and_reports_the_ceiling(
+    benchmarks: Path, script: Script
+) -> None:
+    # Two wrong programs agree, the right one is outvoted: the vote answers wrongly, and
+    # the report shows that a cell had printed the correct answer.
+    model = script(
+        router=["ROUTE: code"],
+        planner=["1. Multiply the numbers | check: the product is printed"],
+        coder=[code("print(48271 * 9156)"), code("print(48271 * 9157)"), code("print(441969276)")],
+    )
+    settings = EvalSettings(model=model, task_ids=["tiny-00"], benchmarks=benchmarks, samples=3)
+    report = await evaluate("tiny", settings)
+    [result] = report.results
+    assert result.answer == "441969276"
+    assert not result.correct
+    assert result.printed_correct
+    assert result.cells == 3
+    assert report.settings["samples"] == 3
+    assert report.summary.printed_correct == 1
 
 
 @pytest.mark.sandbox

@@ -77,3 +77,25 @@ def test_prompts_render_strictly_and_can_be_overridden() -> None:
     assert custom == "Route: HI"
     with pytest.raises(ConfigurationError, match="Unknown prompt"):
         render_prompt("poet", None)
+
+
+def test_the_embedded_model_gets_the_short_prompts() -> None:
+    from runpad.models.local import LocalChatModel
+    from runpad.prompts import SMALL_MODEL_PROMPTS
+    from runpad.state import Context
+
+    scripted = FunctionChatModel(respond=lambda messages: "ok")
+    small = Context(model=LocalChatModel(), reviewer_model=scripted, prompts={"router": "Hi"})
+    assert small.prompts_for("coder")["coder"] == SMALL_MODEL_PROMPTS["coder"]
+    assert small.prompts_for("router")["router"] == "Hi"  # the caller's text wins
+    assert small.prompts_for("reviewer") == {"router": "Hi"}  # another model: full prompts
+    coder = render_prompt(
+        "coder",
+        small.prompts_for("coder"),
+        task="What is 2 + 2?",
+        files=[],
+        last_error=None,
+        feedback=None,
+        cells=[],
+    )
+    assert coder == "Question: What is 2 + 2?\nWrite the Python script."
