@@ -1,6 +1,6 @@
 """Produce the numbers in benchmarks/RESULTS.md.
 
-    python benchmarks/run_evals.py local            # tiny, embedded model, no-code then code
+    python benchmarks/run_evals.py local            # tiny, embedded model: no-code, code, vote
     python benchmarks/run_evals.py oracle --limit 50  # every suite's oracle on a sample
     python benchmarks/run_evals.py rescore          # re-check the saved answers
 
@@ -38,8 +38,11 @@ from runpad.evaluation.report import SUMMARY_HEADER, markdown_table, summarize, 
 from runpad.evaluation.runner import graph_has_sql_tool
 
 RESULTS = Path(__file__).resolve().parent / "results"
-# The embedded model is slow (about 70 tokens/s): bound each task's run to two minutes.
+# The embedded model is slow (about 110 tokens/s): bound each task's run to two minutes.
 LOCAL_LIMITS = dataclasses.replace(EVAL_LIMITS, max_wall_seconds=120.0)
+# Voting: five programs, each with up to three tries, in five minutes.
+VOTE_SAMPLES = 5
+VOTE_LIMITS = dataclasses.replace(EVAL_LIMITS, max_cells=15, max_wall_seconds=300.0)
 
 
 async def _one(name: str, suite: str, settings: EvalSettings, scratch: Path) -> EvalReport:
@@ -65,6 +68,8 @@ async def local(args: argparse.Namespace, scratch: Path) -> list[EvalReport]:
     for mode in ("no-code", "code"):
         settings = EvalSettings(model="local", mode=mode, seed=args.seed, limits=LOCAL_LIMITS)
         reports.append(await _one(f"tiny-local-{mode}", "tiny", settings, scratch))
+    settings = EvalSettings(model="local", seed=args.seed, limits=VOTE_LIMITS, samples=VOTE_SAMPLES)
+    reports.append(await _one(f"tiny-local-code-vote{VOTE_SAMPLES}", "tiny", settings, scratch))
     return reports
 
 
