@@ -149,6 +149,10 @@ class RunDisplay:
 
     def _on_verdict(self, update: Mapping[str, Any]) -> None:
         progress = self._progress
+        if votes := update.get("votes"):
+            vote = votes[-1]
+            said = f"votes {vote['key']}" if vote["key"] is not None else "abstains (no result)"
+            self._note("vote", f"sample {vote['sample'] + 1} {said}", "cyan")
         if update.get("status") in ("stopped", "rejected"):
             return  # the stop and its reason are shown next
         if update.get("answer") is not None and update.get("status") == "running":
@@ -162,8 +166,10 @@ class RunDisplay:
             self._mark_current("failed")
             notes = update.get("failure_notes") or ["the step failed"]
             self._note("reviewer", f"new plan: {notes[-1]}", "yellow")
-        elif "attempt" in update:
+        elif update.get("attempt"):
             self._note("reviewer", f"repair: {update.get('feedback') or 'fix the error'}", "yellow")
+        elif update.get("votes") and update.get("attempt") == 0:
+            pass  # the next sample of the vote
         else:  # the last step worked: on to the answer
             self._mark_current("done")
             self._note("reviewer", f"step {progress.step_index + 1} done", "green")

@@ -88,6 +88,26 @@ def test_run_shows_progress_prints_the_answer_and_writes_the_report(
     assert json.loads((directory / "settings.json").read_text())["model"] == model
 
 
+def test_run_with_samples_votes_and_shows_the_votes(script: Script, runs: Path) -> None:
+    model = script(
+        router=["ROUTE: code"],
+        planner=[ONE_STEP],
+        coder=[code("print(41)"), code("print(6 * 7)"), code("print(42)")],
+    )
+
+    result = invoke("run", "6 times 7", "-m", model, "--out", str(runs), "--samples", "3")
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert result.stdout == "42\n"
+    assert "sample 1 votes 41" in result.stderr
+    assert "sample 3 votes 42" in result.stderr
+    settings = json.loads((runs / thread_of(result) / "settings.json").read_text())
+    assert settings["samples"] == 3
+
+    refused = invoke("run", "6 times 7", "-m", model, "--out", str(runs), "--samples", "0")
+    assert refused.exit_code == EXIT_USAGE
+
+
 def test_run_json_is_one_document_on_stdout(script: Script, runs: Path) -> None:
     result = invoke("run", "6 times 7", "-m", answering(script), "--out", str(runs), "--json")
 
