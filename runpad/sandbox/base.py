@@ -54,6 +54,9 @@ class Sandbox(abc.ABC):
         self.limits = limits or Limits()
         self._started = False
         self._closed = False
+        # One cell at a time: a kernel's replies carry no cell of their own that two
+        # interleaved cells could be told apart by, so a second caller waits its turn.
+        self._cell_lock = asyncio.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -126,11 +129,18 @@ class Sandbox(abc.ABC):
             language: "python", or "shell" for a bash script run inside the sandbox.
             timeout: wall-clock seconds for this cell; defaults to `limits.timeout`.
             on_output: called with each stdout/stderr chunk as it arrives.
+
+        Cells run one at a time: a call made while another cell runs waits for it.
         """
         self._check_running()
-        return await self._run(
-            code, language=language, timeout=timeout or self.limits.timeout, on_output=on_output
-        )
+        async with self._cell_lock:
+            self._check_running()  # closed while this call waited
+            return await self._run(
+                code,
+                language=language,
+                timeout=timeout or self.limits.timeout,
+                on_output=on_output,
+            )
 
     async def stream(
         self, code: str, *, language: Language = "python", timeout: float | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import struct
@@ -247,3 +248,12 @@ async def test_shell_cells(sandbox: Sandbox, backend: Backend) -> None:
     assert failed.error is not None
     assert "3" in failed.error.value
     assert failed.stdout == "partial\n"
+
+
+async def test_cells_sent_at_once_run_one_at_a_time(sandbox: Sandbox) -> None:
+    slow, quick = await asyncio.gather(
+        sandbox.run("import time\ntime.sleep(0.5)\nprint('slow')"), sandbox.run("print('quick')")
+    )
+    assert (slow.stdout, quick.stdout) == ("slow\n", "quick\n")
+    assert slow.error is None
+    assert quick.error is None
