@@ -1,7 +1,7 @@
 """Reviewer: judge the cell that just ran. Deterministic checks first, then the model.
 
-The checks catch what needs no judgement (an error, no output at all, NaN in the output,
-the same failure twice); only a cell that passes them costs a model call.
+The checks catch what needs no judgement (an error, no output at all, NaN in the output
+the first time, the same failure twice); only a cell that passes them costs a model call.
 """
 
 from __future__ import annotations
@@ -26,14 +26,23 @@ __all__ = ["deterministic_findings", "review_cell"]
 _NAN = re.compile(r"(?<![\w.])nan(?![\w.])", re.IGNORECASE)
 
 
-def deterministic_findings(cell: CellRecord) -> str | None:
-    """What is surely wrong with a cell that ran without error, or None."""
+def deterministic_findings(cell: CellRecord, previous: CellRecord | None = None) -> str | None:
+    """What is surely wrong with a cell that ran without error, or None.
+
+    NaN in the output is suspect once: when the cell before it in the step printed NaN too,
+    the repair kept it on purpose (a median of no values is NaN), and the model judges.
+    """
     if not (cell["stdout"].strip() or cell["result"] or cell["images"] or cell["artifacts"]):
         return "The cell printed nothing. Print the values the step computes."
-    output = f"{cell['stdout']}\n{cell['result'] or ''}"
-    if _NAN.search(output):
+    if _printed_nan(cell) and not (
+        previous is not None and previous["step"] == cell["step"] and _printed_nan(previous)
+    ):
         return "The output contains NaN: find where the missing values come from and handle them."
     return None
+
+
+def _printed_nan(cell: CellRecord) -> bool:
+    return cell["ok"] and bool(_NAN.search(f"{cell['stdout']}\n{cell['result'] or ''}"))
 
 
 def _same_failure(cell: CellRecord, previous: CellRecord | None) -> bool:
@@ -73,7 +82,7 @@ async def review_cell(state: AnalysisState, runtime: Runtime[Context]) -> Comman
             why = f"The same failure happened twice in step {step_index + 1}: {_error_line(cell)}."
             return give_up_on_step(state, limits, why, attempt=attempt)
         return repair(None)
-    if finding := deterministic_findings(cell):
+    if finding := deterministic_findings(cell, previous):
         return repair(finding)
     if _same_success(cell, previous):
         # The coder re-sent a cell that already worked: asking again cannot change its
@@ -112,12 +121,12 @@ def _review_sample(state: AnalysisState, context: Context, cell: CellRecord) -> 
             return advance(state, {})
         why = f"The winning program of step {step_index + 1} failed when run again: "
         return give_up_on_step(state, context.limits, why + _error_line(cell))
-    problem = deterministic_findings(cell) if cell["ok"] else _error_line(cell)
+    own = [c for c in sample_cells(state) if c["step"] == step_index]
+    previous = own[-2] if len(own) > 1 else None
+    problem = deterministic_findings(cell, previous) if cell["ok"] else _error_line(cell)
     if problem is None:
         return finish_sample(state, context, cell)
     attempt = state.get("attempt", 0) + 1
-    own = [c for c in sample_cells(state) if c["step"] == step_index]
-    previous = own[-2] if len(own) > 1 else None
     if attempt >= context.limits.max_attempts_per_step or _same_failure(cell, previous):
         return finish_sample(state, context, None, attempt=attempt)
     feedback = problem if cell["ok"] else None  # an error reaches the coder as last_error

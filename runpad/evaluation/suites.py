@@ -304,12 +304,6 @@ def _function_name(code: str, test: str) -> str:
 # -- dabench -----------------------------------------------------------------------------------
 
 
-DABENCH_NAN_EXCLUSION = (
-    "the gold answer is NaN, and the graph's reviewer rejects any output with NaN in it as a "
-    "failed cell (runpad.agents.reviewer), so no run can give this answer"
-)
-
-
 def _load_dabench(root: Path) -> SuiteData:
     folder = root / "dabench"
     labels = {row["id"]: row["common_answers"] for row in _jsonl(folder / "da-dev-labels.jsonl")}
@@ -322,7 +316,6 @@ def _load_dabench(root: Path) -> SuiteData:
             continue
         answers = labels[row["id"]]
         expected = " ".join(f"@{name}[{value}]" for name, value in answers)
-        nan = any(value.strip().lower() == "nan" for _, value in answers)
         prompt = (
             f"{row['question']}\n\nConstraints: {row['constraints']}\n\n"
             f"Answer format: {row['format']}\n\nThe data is in {row['file_name']}."
@@ -335,7 +328,6 @@ def _load_dabench(root: Path) -> SuiteData:
                 expected=expected,
                 files=(str(table),),
                 oracle=_print_answer(expected),
-                oracle_exclusion=DABENCH_NAN_EXCLUSION if nan else None,
             )
         )
     return SuiteData(tasks, skipped)

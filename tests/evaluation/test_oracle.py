@@ -77,6 +77,15 @@ async def test_oracle_scores_everything_on_a_larger_sample(suite: str, benchmark
     assert report.summary.scored > 0
 
 
+async def test_the_oracle_answers_nan_where_nan_is_the_answer(benchmarks: Path) -> None:
+    # dabench-554's gold median is NaN: the first NaN gets a repair, the second is judged.
+    settings = EvalSettings(mode="oracle", task_ids=["dabench-554"], benchmarks=benchmarks)
+    [result] = (await evaluate("dabench", settings)).results
+    assert result.correct, result
+    assert result.cells == 2
+    assert result.repairs == 1
+
+
 async def test_a_wrong_reference_scores_zero(
     benchmarks: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

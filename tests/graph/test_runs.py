@@ -176,6 +176,22 @@ async def test_reviewer_checks_output_before_the_model(
     assert [cell["stdout"] for cell in result.cells] == ["", "nan\n", "3\n"]
 
 
+async def test_nan_kept_after_a_repair_is_for_the_model_to_judge(
+    script: Script, sandboxes: CountingManager, tmp_path: Path
+) -> None:
+    nan_median = code("import statistics\nprint(statistics.median([float('nan')]))")
+    model = script(
+        router=[ROUTE_CODE],
+        planner=[ONE_STEP],
+        coder=[nan_median, code("import math\nprint(math.nan)")],
+        reviewer=["VERDICT: done\nANSWER: the median is nan"],
+    )
+    result = await run_task("The median of no numbers", model, sandboxes, tmp_path)
+    assert result.status == "answered"
+    assert result.answer == "the median is nan"
+    assert [cell["stdout"] for cell in result.cells] == ["nan\n", "nan\n"]
+
+
 async def test_state_persists_across_steps_and_figures_become_artifacts(
     script: Script, sandboxes: CountingManager, tmp_path: Path
 ) -> None:
