@@ -17,7 +17,13 @@ from runpad.agents.llm import ask
 from runpad.agents.parsing import parse_verdict
 from runpad.agents.searcher import lookup_targets
 from runpad.agents.steps import advance
-from runpad.agents.voting import finish_sample, is_voting, sample_cells, winner_rerun_done
+from runpad.agents.voting import (
+    cell_output,
+    finish_sample,
+    is_voting,
+    sample_cells,
+    winner_rerun_done,
+)
 from runpad.prompts import render_prompt
 from runpad.state import AnalysisState, CellRecord, Context
 
@@ -42,7 +48,7 @@ def deterministic_findings(cell: CellRecord, previous: CellRecord | None = None)
 
 
 def _printed_nan(cell: CellRecord) -> bool:
-    return cell["ok"] and bool(_NAN.search(f"{cell['stdout']}\n{cell['result'] or ''}"))
+    return cell["ok"] and bool(_NAN.search(cell_output(cell)))
 
 
 def _same_failure(cell: CellRecord, previous: CellRecord | None) -> bool:
