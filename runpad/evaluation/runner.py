@@ -174,6 +174,13 @@ async def evaluate(
     tasks = select_tasks(data.tasks, settings.limit, settings.seed, settings.task_ids)
     if suite.kind == "sql" and settings.mode != "no-code":
         _sql_settings("probe")  # fail before any work when the graph has no SQL tool
+    if settings.samples > 1 and (suite.kind != "answer" or settings.mode != "code"):
+        raise ConfigurationError(
+            f"--samples votes on the answers programs print, in code mode on answer suites; "
+            f"{suite.name} in {settings.mode} mode is scored by "
+            f"{'its program or query' if suite.kind != 'answer' else 'one reply'}, not a "
+            "printed answer. Leave --samples at 1 here."
+        )
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     model = None if settings.mode == "oracle" else _model(settings)
     if on_start is not None:

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import BaseMessage
 
+from runpad.errors import ConfigurationError
 from runpad.evaluation import EvalSettings, evaluate, get_suite
+from runpad.evaluation.report import Mode
 from runpad.models import FunctionChatModel
 from tests.fixtures.scripted import Script, code
 
@@ -194,3 +196,12 @@ async def test_a_sandbox_that_did_not_start_is_tried_once_more(
         assert result.error is not None
         assert result.error.startswith("SandboxStartError")
         assert report.summary.errors == 1
+
+
+@pytest.mark.parametrize(("suite", "mode"), [("humaneval", "code"), ("tiny", "no-code")])
+async def test_samples_are_refused_where_there_is_no_printed_answer_to_vote_on(
+    benchmarks: Path, suite: str, mode: Mode
+) -> None:
+    settings = EvalSettings(model="replay:none", mode=mode, benchmarks=benchmarks, samples=3)
+    with pytest.raises(ConfigurationError, match="Leave --samples at 1"):
+        await evaluate(suite, settings)
