@@ -12,14 +12,10 @@ from typing import Any, ClassVar
 
 import pytest
 
-from runpad.runner import RunResult, arun
-from runpad.state import Context
 from runpad.testing import ScriptedChatModel
-from tests.fixtures.scripted import CountingManager, Script, code
+from tests.fixtures.scripted import ROUTE_CODE, CountingManager, Script, code, run_task
 
 pytestmark = pytest.mark.sandbox
-
-ROUTE_CODE = "ROUTE: code"
 
 
 @pytest.fixture(autouse=True)
@@ -62,16 +58,6 @@ def make_shop(path: Path) -> Path:
         )
     connection.close()
     return path
-
-
-async def run_task(
-    task: str, model: str, sandboxes: CountingManager, tmp_path: Path, **settings: Any
-) -> RunResult:
-    context = Context(model=model, sandboxes=sandboxes, run_dir=str(tmp_path / "runs"), **settings)
-    try:
-        return await arun(task, context=context, checkpointer=str(tmp_path / "checkpoints.sqlite"))
-    finally:
-        context.close_databases()
 
 
 def fenced(language: str, source: str) -> str:

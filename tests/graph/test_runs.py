@@ -7,21 +7,11 @@ from typing import Any
 
 import pytest
 
-from runpad.runner import RunResult, aresume, arun
+from runpad.runner import aresume, arun
 from runpad.state import Context, RunLimits
-from tests.fixtures.scripted import CountingManager, Script, code
+from tests.fixtures.scripted import ONE_STEP, ROUTE_CODE, CountingManager, Script, code, run_task
 
 pytestmark = pytest.mark.sandbox
-
-ROUTE_CODE = "ROUTE: code"
-ONE_STEP = "1. Compute the value and print it | check: the number is printed"
-
-
-async def run_task(
-    task: str, model: str, sandboxes: CountingManager, tmp_path: Path, **settings: Any
-) -> RunResult:
-    context = Context(model=model, sandboxes=sandboxes, run_dir=str(tmp_path / "runs"), **settings)
-    return await arun(task, context=context, checkpointer=str(tmp_path / "checkpoints.sqlite"))
 
 
 async def test_first_try_success(

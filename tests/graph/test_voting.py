@@ -8,27 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from langchain_core.messages import BaseMessage
 
 from runpad.models import FunctionChatModel
-from runpad.runner import RunResult, arun
 from runpad.state import Context, RunLimits
-from tests.fixtures.scripted import CountingManager, Script, code
+from tests.fixtures.scripted import ONE_STEP, ROUTE_CODE, CountingManager, Script, code, run_task
 
 pytestmark = pytest.mark.sandbox
-
-ROUTE_CODE = "ROUTE: code"
-ONE_STEP = "1. Compute the value and print it | check: the number is printed"
-
-
-async def run_voting(
-    task: str, model: Any, sandboxes: CountingManager, tmp_path: Path, **settings: Any
-) -> RunResult:
-    context = Context(model=model, sandboxes=sandboxes, run_dir=str(tmp_path / "runs"), **settings)
-    return await arun(task, context=context, checkpointer=str(tmp_path / "checkpoints.sqlite"))
 
 
 async def test_the_answer_most_samples_print_wins(
@@ -39,7 +27,7 @@ async def test_the_answer_most_samples_print_wins(
         planner=[ONE_STEP],
         coder=[code("print(41)"), code("print('The answer is', 6 * 7)"), code("print(42.0)")],
     )
-    result = await run_voting("What is 6 * 7?", model, sandboxes, tmp_path, samples=3)
+    result = await run_task("What is 6 * 7?", model, sandboxes, tmp_path, samples=3)
     assert result.status == "answered"
     # 42 and 42.0 are one answer; the first program that printed it gives the answer text.
     assert result.answer == "The answer is 42"
@@ -52,7 +40,7 @@ async def test_a_tie_goes_to_the_first_sample(
     model = script(
         router=[ROUTE_CODE], planner=[ONE_STEP], coder=[code("print(1)"), code("print(2)")]
     )
-    result = await run_voting("Pick one", model, sandboxes, tmp_path, samples=2)
+    result = await run_task("Pick one", model, sandboxes, tmp_path, samples=2)
     assert result.answer == "1"
 
 
@@ -72,7 +60,7 @@ async def test_a_failing_sample_is_repaired_then_abstains(
         ],
     )
     limits = RunLimits(max_attempts_per_step=3)
-    result = await run_voting("Seven", model, sandboxes, tmp_path, samples=4, limits=limits)
+    result = await run_task("Seven", model, sandboxes, tmp_path, samples=4, limits=limits)
     assert result.status == "answered"
     assert result.answer == "7"
     assert [cell["ok"] for cell in result.cells] == [False, True, False, False, True, True]
@@ -88,7 +76,7 @@ async def test_when_every_sample_fails_the_step_fails(
         coder=[code("print(1 / 0)"), code("print()")],
     )
     limits = RunLimits(max_attempts_per_step=1, max_replans=0)
-    result = await run_voting("Nothing", model, sandboxes, tmp_path, samples=2, limits=limits)
+    result = await run_task("Nothing", model, sandboxes, tmp_path, samples=2, limits=limits)
     assert result.status == "stopped"
     assert result.stop_reason is not None
     assert "None of the 2 programs sampled for step 1" in result.stop_reason
@@ -105,7 +93,7 @@ async def test_each_sample_is_written_without_its_siblings(
         return code(next(programs))
 
     others = script(router=[ROUTE_CODE], planner=[ONE_STEP])
-    result = await run_voting(
+    result = await run_task(
         "Three",
         others,
         sandboxes,
@@ -141,7 +129,7 @@ async def test_the_winner_of_an_earlier_step_runs_again(
             code("print(x * 2)"),
         ],
     )
-    result = await run_voting("Twice five", model, sandboxes, tmp_path, samples=3)
+    result = await run_task("Twice five", model, sandboxes, tmp_path, samples=3)
     assert result.status == "answered"
     # 5 won over 6, and sample 2, the last to run, printed 5 too: no rerun is needed.
     assert [cell["stdout"] for cell in result.cells[:3]] == ["5\n", "6\n", "5\n"]
@@ -152,7 +140,7 @@ async def test_the_winner_of_an_earlier_step_runs_again(
         planner=[two_steps],
         coder=[code("x = 5\nprint(x)"), code("x = 6\nprint(x)")] + [code("print(x * 2)")] * 2,
     )
-    result = await run_voting("Five, not six", model, sandboxes, tmp_path, samples=2)
+    result = await run_task("Five, not six", model, sandboxes, tmp_path, samples=2)
     # A tie goes to sample 0 (x = 5), which ran before x = 6: it runs again.
     assert [cell["stdout"] for cell in result.cells] == ["5\n", "6\n", "5\n", "10\n", "10\n"]
     assert result.answer == "10"
@@ -165,7 +153,7 @@ async def test_a_budget_spent_mid_vote_counts_the_votes_in(
         router=[ROUTE_CODE], planner=[ONE_STEP], coder=[code("print(3)"), code("print(4)")]
     )
     limits = RunLimits(max_cells=2)
-    result = await run_voting("Three", model, sandboxes, tmp_path, samples=5, limits=limits)
+    result = await run_task("Three", model, sandboxes, tmp_path, samples=5, limits=limits)
     assert result.status == "answered"
     assert result.answer == "3"
     assert len(result.cells) == 2

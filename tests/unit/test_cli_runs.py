@@ -21,11 +21,9 @@ from runpad.cli import (
     EXIT_USAGE,
     app,
 )
-from tests.fixtures.scripted import Script, code
+from tests.fixtures.scripted import ONE_STEP, Script, code
 
 pytestmark = pytest.mark.usefixtures("require_sandbox")
-
-ONE_STEP = "1. Compute the value and print it | check: the number is printed"
 
 
 def invoke(*args: str, input: str | None = None) -> Result:
