@@ -38,7 +38,7 @@ from runpad.evaluation.report import SUMMARY_HEADER, markdown_table, summarize, 
 from runpad.evaluation.runner import graph_has_sql_tool
 
 RESULTS = Path(__file__).resolve().parent / "results"
-# The embedded model is slow (about 110 tokens/s): bound each task's run to two minutes.
+# The embedded model is slow on a CPU: bound each task's run to two minutes.
 LOCAL_LIMITS = dataclasses.replace(EVAL_LIMITS, max_wall_seconds=120.0)
 # Voting: five programs, each with up to three tries, in five minutes.
 VOTE_SAMPLES = 5

