@@ -16,27 +16,23 @@ import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command, StreamMode
 
 from runpad.agents.session import thread_dir
-from runpad.errors import ConfigurationError, MissingDependencyError
+from runpad.errors import ConfigurationError, MissingDependencyError, RunNotFound
 from runpad.graphs import AnalysisInput, build_analysis_graph
 from runpad.report import write_run_files
+from runpad.runs import RunResult, RunStatus, RunSummary, run_result
 from runpad.state import (
     AnalysisState,
     ApprovalDecision,
-    ArtifactRef,
-    CellRecord,
     Context,
-    Finding,
-    PlanStep,
 )
 
 __all__ = [
@@ -54,7 +50,6 @@ __all__ = [
     "run",
 ]
 
-RunStatus = Literal["answered", "stopped", "rejected", "failed", "awaiting_approval"]
 EventHandler = Callable[[str, Any], Awaitable[None] | None]
 """Called with (stream mode, chunk) for every "tasks" (a node starts or ends), "updates"
 (a node's state update) and "custom" (cell output, artifacts, restores) stream event."""
@@ -62,31 +57,6 @@ CheckpointerSpec = BaseCheckpointSaver[Any] | str | Path | None
 
 _T = TypeVar("_T")
 _STREAM_MODES: list[StreamMode] = ["tasks", "updates", "custom"]
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """How a run ended, and everything it produced."""
-
-    thread_id: str
-    status: RunStatus
-    answer: str | None
-    stop_reason: str | None
-    plan: list[PlanStep] = field(default_factory=list)
-    cells: list[CellRecord] = field(default_factory=list)
-    artifacts: list[ArtifactRef] = field(default_factory=list)
-    tokens: int = 0
-    pending_approval: dict[str, Any] | None = None
-    task: str = ""
-    files: list[str] = field(default_factory=list)
-    output_dir: str | None = None
-    """The run's directory: its artifacts, answer.md, report.md, notebook.ipynb, run.json."""
-    findings: list[Finding] = field(default_factory=list)
-    """What the searcher found: web search results and documentation lookups."""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "answered"
 
 
 @contextlib.asynccontextmanager
@@ -237,10 +207,7 @@ async def _drive(
             if graph_input is None or isinstance(graph_input, Command):
                 snapshot = await graph.aget_state(config)
                 if not snapshot.values:
-                    raise ConfigurationError(
-                        f"No run with thread id {thread_id!r} in this checkpoint store; "
-                        "`runpad threads` lists the runs."
-                    )
+                    raise RunNotFound(thread_id)
             async for mode, chunk in graph.astream(
                 graph_input,
                 config,
@@ -270,40 +237,7 @@ def _result(
     for task in snapshot.tasks:
         for interrupt in task.interrupts:
             pending = interrupt.value
-    status: RunStatus
-    if pending is not None:
-        status = "awaiting_approval"
-    else:
-        state_status = values.get("status", "failed")
-        status = "failed" if state_status == "running" else state_status
-    cells = values.get("cells", [])
-    return RunResult(
-        thread_id=thread_id,
-        status=status,
-        answer=values.get("answer"),
-        stop_reason=values.get("stop_reason"),
-        plan=values.get("plan", []),
-        cells=cells,
-        artifacts=[artifact for cell in cells for artifact in cell["artifacts"]],
-        tokens=values.get("tokens", 0),
-        pending_approval=pending,
-        task=values.get("task", ""),
-        files=values.get("files", []),
-        output_dir=output_dir,
-        findings=values.get("findings", []),
-    )
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """One run of a checkpoint store, as `runpad threads` lists it."""
-
-    thread_id: str
-    status: RunStatus
-    task: str
-    cells: int
-    created_at: datetime
-    updated_at: datetime
+    return run_result(thread_id, values, pending=pending, output_dir=output_dir)
 
 
 async def aget_run(
@@ -316,16 +250,13 @@ async def aget_run(
         run_dir: the runs' directory, where the run's files lie.
 
     Raises:
-        ConfigurationError: the store has no run with this thread id.
+        RunNotFound: the store has no run with this thread id.
     """
     async with open_checkpointer(checkpointer, run_dir) as saver:
         graph = build_analysis_graph().compile(checkpointer=saver)
         snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
     if not snapshot.values:
-        raise ConfigurationError(
-            f"No run with thread id {thread_id!r} in this checkpoint store; "
-            "`runpad threads` lists the runs."
-        )
+        raise RunNotFound(thread_id)
     output_dir = str(Path(run_dir) / thread_id)
     return _result(thread_id, cast(AnalysisState, snapshot.values), snapshot, output_dir)
 
@@ -356,6 +287,7 @@ async def alist_runs(
                     cells=len(result.cells),
                     created_at=datetime.fromisoformat(min(stamps)),
                     updated_at=datetime.fromisoformat(max(stamps)),
+                    stop_reason=result.stop_reason,
                 )
             )
     return sorted(summaries, key=lambda summary: summary.updated_at, reverse=True)

@@ -15,14 +15,12 @@ from pathlib import Path
 from langgraph.config import get_config
 from langgraph.types import StreamWriter
 
+from runpad.cells import REPLAYED_LANGUAGES
 from runpad.sandbox.base import Sandbox
 from runpad.sandbox.results import Language
 from runpad.state import AnalysisState, Context
 
 __all__ = ["REPLAYED_LANGUAGES", "current_thread_id", "thread_dir", "thread_session"]
-
-REPLAYED_LANGUAGES = ("python", "shell")
-"""Cells that change the kernel's state, and so are replayed into a fresh session."""
 
 
 def thread_dir(context: Context, thread_id: str) -> Path:
