@@ -1,0 +1,169 @@
+"""The `runpad` command.
+
+`app` is the top-level command. Each command (or group of commands) lives in its own module
+and is listed in `COMMANDS` below, the one place to register a new one; its module is
+imported only when that command runs (or shows its own `--help`), so that `runpad --version`,
+`runpad --help` and `runpad threads` do not pay for importing LangGraph, LangChain and the
+sandbox (`tests/unit/test_lazy_imports.py` keeps it so). Output meant for programs goes to
+stdout (an answer, a cell's own output, `--json` documents); progress, warnings, errors and
+summaries go to stderr.
+
+Exit codes, the same for every command:
+
+| code | meaning                                                                |
+|------|------------------------------------------------------------------------|
+| 0    | success; for a run: it answered                                        |
+| 1    | the work failed: a cell raised or timed out, the sandbox is not        |
+|      | isolated, the setup failed, a run hit an error (resume it)             |
+| 2    | usage error: a bad option, a missing file, an unknown backend, model   |
+|      | or thread, an unreachable database                                     |
+| 3    | the sandbox could not start (the message says what to change)          |
+| 4    | a run stopped without an answer: a limit, or its work kept failing     |
+| 5    | a run's cell was rejected at approval                                  |
+| 6    | a run waits for approval: `runpad resume THREAD --decision ...`        |
+| 130  | interrupted (Ctrl-C)                                                   |
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Annotated, Final
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from runpad import __version__
+from runpad.cli.output import (
+    EXIT_AWAITING,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_SANDBOX,
+    EXIT_STOPPED,
+    EXIT_USAGE,
+)
+
+__all__ = [
+    "COMMANDS",
+    "EXIT_AWAITING",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_REJECTED",
+    "EXIT_SANDBOX",
+    "EXIT_STOPPED",
+    "EXIT_USAGE",
+    "LazyCommand",
+    "app",
+]
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command of `runpad` whose module is imported only when it is used.
+
+    The module has an `app` (a `typer.Typer`): either a group named like the command (as
+    `runpad sandbox ...`), or a Typer whose commands include this one (as `runpad run`).
+    """
+
+    module: str
+    summary: str
+    """The line `runpad --help` shows (a test checks that it is the command's own)."""
+
+    def load(self, name: str) -> click.Command:
+        sub_app: typer.Typer = importlib.import_module(self.module).app
+        group = typer.main.get_group(sub_app)
+        if sub_app.info.name == name:
+            return group
+        return group.commands[name]
+
+
+COMMANDS: Final[dict[str, LazyCommand]] = {
+    "run": LazyCommand(
+        "runpad.cli.runs", "Answer a task by writing code and running it in a sandbox."
+    ),
+    "resume": LazyCommand(
+        "runpad.cli.runs",
+        "Continue a run: after a crash or an interrupt, or with a decision on the cell that "
+        "waits for approval.",
+    ),
+    "threads": LazyCommand(
+        "runpad.cli.threads",
+        "List the runs of a checkpoint store, the latest first, with status and age.",
+    ),
+    "show": LazyCommand(
+        "runpad.cli.threads", "Show a run: its plan, each cell with its output, and the answer."
+    ),
+    "export": LazyCommand(
+        "runpad.cli.threads",
+        "Write a run as a Jupyter notebook (its executed cells and outputs) or a Markdown report.",
+    ),
+    "demo": LazyCommand(
+        "runpad.cli.demo",
+        "Answer a few questions and analyse a bundled CSV, offline; a report of each.",
+    ),
+    "sandbox": LazyCommand("runpad.cli.sandbox", "Set up, check and use the code sandbox."),
+    "eval": LazyCommand(
+        "runpad.cli.evaluation",
+        "Run a benchmark suite through runpad and score it with the suite's own checker.",
+    ),
+}
+"""Every command of `runpad`, in the order `runpad --help` lists them."""
+
+_SUMMARIES_ONLY = "runpad.summaries_only"
+
+
+class _LazyGroup(TyperGroup):
+    """Lists the commands of `COMMANDS`, and imports a command's module when it runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in COMMANDS if n not in self.commands)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        lazy = COMMANDS.get(cmd_name)
+        if command is not None or lazy is None:
+            return command
+        if ctx.meta.get(_SUMMARIES_ONLY):  # listing the commands for --help
+            return click.Command(cmd_name, short_help=lazy.summary)
+        command = lazy.load(cmd_name)
+        self.add_command(command, cmd_name)
+        return command
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        ctx.meta[_SUMMARIES_ONLY] = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            ctx.meta[_SUMMARIES_ONLY] = False
+
+
+app = typer.Typer(
+    name="runpad",
+    cls=_LazyGroup,
+    help="Let language models think in code: plan, write, run in a sandbox, review, repair.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold keys and user data
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"runpad {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Let language models think in code: plan, write, run in a sandbox, review, repair."""
