@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from runpad import cli
+from runpad.cli import sandbox as sandbox_cli
 from runpad.cli import EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, app
 from runpad.sandbox.check import NAMESPACES
 from runpad.sandbox.environment import SandboxEnvironment
@@ -289,7 +289,7 @@ def test_setup_passes_path_and_packages_and_shows_progress(
         log("Installing 2 packages")
         return SandboxEnvironment(tmp_path / "env")
 
-    monkeypatch.setattr(cli, "setup_environment", fake_setup)
+    monkeypatch.setattr(sandbox_cli, "setup_environment", fake_setup)
 
     result = invoke(
         "sandbox", "setup", "--path", str(tmp_path / "env"), "-p", "polars", "--package", "duckdb"
