@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Final
 
-import click
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from runpad import __version__
 from runpad.cli.output import (
@@ -45,6 +44,9 @@ from runpad.cli.output import (
     EXIT_STOPPED,
     EXIT_USAGE,
 )
+
+if TYPE_CHECKING:  # the click that typer builds on (recent typers vendor their own copy)
+    from typer._click import Command, Context, HelpFormatter
 
 __all__ = [
     "COMMANDS",
@@ -73,7 +75,7 @@ class LazyCommand:
     summary: str
     """The line `runpad --help` shows (a test checks that it is the command's own)."""
 
-    def load(self, name: str) -> click.Command:
+    def load(self, name: str) -> Command:
         sub_app: typer.Typer = importlib.import_module(self.module).app
         group = typer.main.get_group(sub_app)
         if sub_app.info.name == name:
@@ -119,21 +121,21 @@ _SUMMARIES_ONLY = "runpad.summaries_only"
 class _LazyGroup(TyperGroup):
     """Lists the commands of `COMMANDS`, and imports a command's module when it runs."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         return [*super().list_commands(ctx), *(n for n in COMMANDS if n not in self.commands)]
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         command = super().get_command(ctx, cmd_name)
         lazy = COMMANDS.get(cmd_name)
         if command is not None or lazy is None:
             return command
         if ctx.meta.get(_SUMMARIES_ONLY):  # listing the commands for --help
-            return click.Command(cmd_name, short_help=lazy.summary)
+            return TyperCommand(cmd_name, short_help=lazy.summary)
         command = lazy.load(cmd_name)
         self.add_command(command, cmd_name)
         return command
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
         ctx.meta[_SUMMARIES_ONLY] = True
         try:
             super().format_help(ctx, formatter)
