@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 COMMANDS: dict[str, list[str]] = {
     "--version": ["--version"],
@@ -82,7 +83,7 @@ async def make_runs(scratch: Path) -> Path:
         reviewer=["VERDICT: repair"] * 20,
     )
     runs = scratch / "runs"
-    common = {"sandbox": "fake", "run_dir": str(runs)}
+    common: dict[str, Any] = {"sandbox": "fake", "run_dir": str(runs)}
     await arun("Six times seven", thread_id="answered", model=answering, **common)
     await arun("Wait for me", thread_id="waiting", model=answering, approve=True, **common)
     await arun("A broken cell", thread_id="stopped", model=failing, **common)

@@ -95,7 +95,8 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
+    if name in __all__:  # kept for the next lookup; the optional backends stay out of vars()
+        globals()[name] = value
     return value
 
 
