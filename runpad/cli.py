@@ -45,6 +45,7 @@ from rich.table import Table
 from rich.text import Text
 
 from runpad import __version__
+from runpad.context import Context, RunLimits
 from runpad.demo import DEMO_LIMITS, DEMO_TASKS, DemoTask
 from runpad.display import RunDisplay
 from runpad.errors import ConfigurationError, RunpadError, SandboxError
@@ -71,7 +72,7 @@ from runpad.sandbox.factory import BACKENDS, open_sandbox
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.local import find_bwrap
 from runpad.sandbox.results import Execution, OutputChunk
-from runpad.state import ApprovalDecision, Context, RunLimits
+from runpad.state import ApprovalDecision
 
 __all__ = [
     "EXIT_AWAITING",
@@ -450,7 +451,6 @@ _RUN_EXIT: dict[str, int] = {
     "rejected": EXIT_REJECTED,
     "awaiting_approval": EXIT_AWAITING,
 }
-_RUN_BACKENDS = ("local", "docker", "e2b", "unsafe-local")
 _SETTINGS_FILE = "settings.json"
 """Written in a run's directory by `runpad run`: the settings `runpad resume` reuses."""
 
@@ -468,7 +468,7 @@ _SandboxOption = Annotated[
     str | None,
     typer.Option(
         "--sandbox",
-        help=f"Where code runs: {', '.join(_RUN_BACKENDS)} (default: local). "
+        help=f"Where code runs: {', '.join(BACKENDS)} (default: local). "
         "'unsafe-local' runs code WITHOUT isolation.",
         show_default=False,
     ),
@@ -584,9 +584,9 @@ def _make_context(
 ) -> Context:
     """The run's Context, after checking all that can be checked before the run starts:
     the model string, the sandbox backend, and each database (by connecting to it)."""
-    if settings.sandbox not in _RUN_BACKENDS:
+    if settings.sandbox not in BACKENDS:
         _fail(
-            f"Unknown sandbox {settings.sandbox!r}; choose one of: {', '.join(_RUN_BACKENDS)}.",
+            f"Unknown sandbox {settings.sandbox!r}; choose one of: {', '.join(BACKENDS)}.",
             EXIT_USAGE,
         )
     try:
@@ -608,10 +608,10 @@ def _make_context(
         try:
             probe = context.database(name).run("SELECT 1")
         except RunpadError as exc:
-            context.close_databases()
+            asyncio.run(context.aclose())
             _fail(f"Database {name!r} cannot be used: {exc}", EXIT_USAGE)
         if probe.error is not None:
-            context.close_databases()
+            asyncio.run(context.aclose())
             _fail(
                 f"Could not reach database {name!r}: {probe.error.name}: {probe.error.value}",
                 EXIT_USAGE,
@@ -729,8 +729,7 @@ async def _drive(invocation: _Invocation, start: _Start) -> RunResult:
             decision = await asyncio.to_thread(_ask_decision, result, console)
             call = _resume_with(invocation, decision)
     finally:
-        await invocation.context.sandbox_manager.aclose()
-        await asyncio.to_thread(invocation.context.close_databases)
+        await invocation.context.aclose()
 
 
 def _ignore_event(mode: str, chunk: Any) -> None:

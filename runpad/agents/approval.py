@@ -11,8 +11,9 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
+from runpad.context import Context
 from runpad.errors import ConfigurationError
-from runpad.state import AnalysisState, ApprovalDecision, Context
+from runpad.state import AnalysisState, ApprovalDecision
 
 __all__ = ["approve_cell", "normalize_decision"]
 

@@ -24,9 +24,10 @@ from langgraph.runtime import Runtime
 from langgraph.types import StreamWriter
 
 from runpad.agents.session import current_thread_id, thread_dir, thread_session
+from runpad.context import Context
 from runpad.sandbox.base import Sandbox
 from runpad.sandbox.results import Execution, OutputChunk
-from runpad.state import AnalysisState, ArtifactRef, CellDraft, CellRecord, Context, ErrorInfo
+from runpad.state import AnalysisState, ArtifactRef, CellDraft, CellLanguage, CellRecord, ErrorInfo
 from runpad.tools.dot import render_dot
 from runpad.tools.sql import SqlResult, format_sql_result
 
@@ -182,7 +183,7 @@ def _sql_record(
 def cell_record(
     execution: Execution,
     code: str,
-    language: str,
+    language: CellLanguage,
     state: AnalysisState,
     index: int,
     artifacts: list[ArtifactRef],

@@ -24,8 +24,9 @@ from runpad.agents.voting import (
     sample_cells,
     winner_rerun_done,
 )
+from runpad.context import Context
 from runpad.prompts import render_prompt
-from runpad.state import AnalysisState, CellRecord, Context
+from runpad.state import AnalysisState, CellRecord
 
 __all__ = ["deterministic_findings", "review_cell"]
 

@@ -22,7 +22,8 @@ from langgraph.types import Command, StreamWriter
 from runpad.agents.budget import exhausted_budget, stop
 from runpad.agents.session import thread_session
 from runpad.agents.steps import advance
-from runpad.state import AnalysisState, Context, Finding, PlanStep
+from runpad.context import Context
+from runpad.state import AnalysisState, Finding, PlanStep
 from runpad.tools.docs import format_docs, lookup_docs, names_from_error, names_from_text
 from runpad.tools.search import format_search, search_web
 

@@ -15,9 +15,10 @@ from pathlib import Path
 from langgraph.config import get_config
 from langgraph.types import StreamWriter
 
+from runpad.context import Context
 from runpad.sandbox.base import Sandbox
 from runpad.sandbox.results import Language
-from runpad.state import AnalysisState, Context
+from runpad.state import AnalysisState
 
 __all__ = ["REPLAYED_LANGUAGES", "current_thread_id", "thread_dir", "thread_session"]
 

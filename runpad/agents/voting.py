@@ -26,7 +26,8 @@ from langgraph.types import Command
 from runpad.agents.budget import give_up_on_step
 from runpad.agents.steps import advance
 from runpad.answers import answer_key
-from runpad.state import AnalysisState, CellRecord, Context, Vote
+from runpad.context import Context
+from runpad.state import AnalysisState, CellRecord, Vote
 
 __all__ = [
     "cell_output",
