@@ -751,13 +751,17 @@ def _resume_with(invocation: _Invocation, decision: ApprovalDecision | None) -> 
 
 def _ask_decision(result: RunResult, console: Console) -> ApprovalDecision:
     """Show the cell that waits, and ask: approve, edit (in $EDITOR) or reject (and why)."""
-    pending = result.pending_approval or {}
-    code = str(pending.get("code", ""))
-    language = str(pending.get("language", "python"))
+    pending = result.pending_approval
+    assert pending is not None  # the run waits for approval
+    language = pending["language"]
     console.print(
         Panel(
-            Syntax(code.rstrip(), "bash" if language == "shell" else language, word_wrap=True),
-            title=f"approve? step {pending.get('step', '?')}: {pending.get('description', '')}",
+            Syntax(
+                pending["code"].rstrip(),
+                "bash" if language == "shell" else language,
+                word_wrap=True,
+            ),
+            title=f"approve? step {pending['step']}: {pending['description']}",
             title_align="left",
             border_style="yellow",
         )
@@ -769,7 +773,7 @@ def _ask_decision(result: RunResult, console: Console) -> ApprovalDecision:
             return {"action": "approve"}
         if choice == "e":
             suffix = ".sh" if language == "shell" else ".py"
-            edited = click.edit(code, extension=suffix, require_save=True)
+            edited = click.edit(pending["code"], extension=suffix, require_save=True)
             if edited is None or not edited.strip():
                 console.print(Text("Nothing saved: the cell stays as it was.", style="yellow"))
                 continue
@@ -796,8 +800,9 @@ def _finish(result: RunResult, output: _Output, *, displayed: bool = True) -> No
         raise typer.Exit(code)
     console = _stderr()
     if result.status == "awaiting_approval":
-        pending = result.pending_approval or {}
-        console.print(Panel(str(pending.get("code", "")).rstrip(), title="the cell that waits"))
+        pending = result.pending_approval
+        assert pending is not None  # the run waits for approval
+        console.print(Panel(pending["code"].rstrip(), title="the cell that waits"))
         thread = result.thread_id
         console.print(
             Text(

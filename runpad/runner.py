@@ -28,6 +28,7 @@ from langgraph.types import Command, StreamMode
 from runpad.agents.session import thread_dir
 from runpad.context import Context
 from runpad.errors import ConfigurationError, MissingDependencyError
+from runpad.events import ApprovalRequest
 from runpad.graphs import AnalysisInput, build_analysis_graph
 from runpad.report import write_run_files
 from runpad.state import (
@@ -76,7 +77,7 @@ class RunResult:
     cells: list[CellRecord] = field(default_factory=list)
     artifacts: list[ArtifactRef] = field(default_factory=list)
     tokens: int = 0
-    pending_approval: dict[str, Any] | None = None
+    pending_approval: ApprovalRequest | None = None
     task: str = ""
     files: list[str] = field(default_factory=list)
     output_dir: str | None = None
