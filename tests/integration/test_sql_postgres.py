@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-import runpad.tools.sql as sql_module
+import runpad.sql.database as sql_module
 from runpad.tools import SqlDatabase, SqlLimits
 
 pytestmark = pytest.mark.integration
@@ -143,7 +143,7 @@ def test_every_kind_of_write_is_refused_and_nothing_changes(
 def test_without_the_check_the_read_only_transaction_still_refuses(
     statement: str, shop: SqlDatabase, shop_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sql_module, "read_only_violation", lambda sql, dialect=None: None)
+    monkeypatch.setattr(sql_module, "read_only_violation", lambda *args, **options: None)
     before = snapshot(shop_url)
     result = shop.run(statement)
     assert result.error is not None, f"ran: {statement}"

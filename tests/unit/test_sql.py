@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import runpad.tools.sql as sql_module
+import runpad.sql.database as sql_module
 from runpad.errors import ConfigurationError
 from runpad.tools import (
     SqlDatabase,
@@ -115,9 +115,21 @@ def test_sql_errors_are_values_for_repair(shop: SqlDatabase) -> None:
     assert format_sql_result(result).startswith("OperationalError: no such column")
 
 
-def test_several_statements_return_the_last_result(shop: SqlDatabase) -> None:
+def test_read_only_runs_one_statement_per_call(shop: SqlDatabase) -> None:
     result = shop.run("SELECT 1; SELECT name FROM customers WHERE id = 2;")
-    assert result.ok
+    assert result.error is not None
+    assert result.error.name == "StatementRefused"
+    assert "2 statements (SELECT, SELECT)" in result.error.value
+    assert "one statement per call" in result.error.value
+    trailing = shop.run("SELECT name FROM customers WHERE id = 2; -- done\n")
+    assert trailing.rows == [("Grace",)], trailing.error
+    assert trailing.statements == 1
+
+
+def test_a_script_with_writes_allowed_returns_the_last_result(shop_path: Path) -> None:
+    with SqlDatabase(f"sqlite:///{shop_path}", allow_writes=True) as database:
+        result = database.run("SELECT 1; SELECT name FROM customers WHERE id = 2;")
+    assert result.ok, result.error
     assert result.statements == 2
     assert result.rows == [("Grace",)]
 
@@ -324,7 +336,7 @@ def test_without_the_check_the_connection_still_refuses(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(sql_module, "read_only_violation", lambda sql, dialect=None: None)
+    monkeypatch.setattr(sql_module, "read_only_violation", lambda *args, **options: None)
     before = digest(shop_path)
     result = shop.run(statement.format(tmp=tmp_path))
     assert result.error is not None
