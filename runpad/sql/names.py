@@ -139,11 +139,14 @@ def decode_unicode_escapes(sql: str, dialect: str | None) -> str:
             index += 1
             continue
         end, consumed, quote, body, escape = rewrite
-        if index + consumed + 1 < len(tokens) and _is_uescape(tokens, index + consumed):
-            escape = _uescape_character(tokens[index + consumed + 1])
-            end = tokens[index + consumed + 1].end
-            consumed += 2
-        decoded = _decode(body.replace(quote * 2, quote), escape)
+        try:
+            if index + consumed + 1 < len(tokens) and _is_uescape(tokens, index + consumed):
+                escape = _uescape_character(tokens[index + consumed + 1])
+                end = tokens[index + consumed + 1].end
+                consumed += 2
+            decoded = _decode(body.replace(quote * 2, quote), escape)
+        except UnreadableSql as exc:
+            raise UnreadableSql(f"The SQL could not be read: {exc}.") from exc
         pieces.append(sql[done : token.start])
         pieces.append(quote + decoded.replace(quote, quote * 2) + quote)
         done = end + 1
