@@ -12,15 +12,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
 import runpad.sql.database as sql_module
-from runpad.cli import app
+from runpad.cli import EXIT_OK, EXIT_USAGE, app
 from runpad.errors import ConfigurationError
 from runpad.tools import SqlDatabase, SqlLimits
+from tests.fixtures.scripted import Script
 
 pytestmark = pytest.mark.integration
 
@@ -548,3 +550,21 @@ def test_db_check_prints_what_the_role_can_do(shop_url: str) -> None:
     unreachable = runner.invoke(app, ["db", "check", "postgresql://x@127.0.0.1:9/none"])
     assert unreachable.exit_code == 1
     assert "Could not check it" in unreachable.output
+
+
+def test_the_cli_refuses_a_privileged_role_unless_trusted_and_then_warns_once(
+    shop_url: str, script: Script, tmp_path: Path
+) -> None:
+    model = script(router=["ROUTE: answer\nANSWER: 3"])
+    base = ["run", "How many orders?", "-m", model, "--out", str(tmp_path / "runs")]
+    database = ["--db", f"shop={shop_url}", "--db", f"reader={as_user(shop_url, 'shop_reader')}"]
+    runner = CliRunner()
+    refused = runner.invoke(app, [*base, *database])
+    assert refused.exit_code == EXIT_USAGE, refused.output
+    assert "is a superuser" in refused.stderr
+    assert "GRANT pg_read_all_data TO runpad_reader;" in refused.stderr
+    trusted = runner.invoke(app, [*base, *database, "--db-trust-role", "-q"])
+    assert trusted.exit_code == EXIT_OK, trusted.output
+    assert trusted.stderr.count("--db-trust-role:") == 1
+    assert "shop (role postgres: is a superuser" in trusted.stderr
+    assert "reader (" not in trusted.stderr  # the read-only role is not named
