@@ -549,3 +549,9 @@ def test_a_bad_unicode_escape_is_refused_as_unreadable(sql: str) -> None:
     violation = read_only_violation(sql, "postgresql")
     assert violation is not None
     assert "could not be read" in violation
+
+
+def test_read_only_postgresql_needs_psycopg_3() -> None:
+    database = SqlDatabase("postgresql+psycopg2://reader@127.0.0.1:9/shop", name="shop")
+    with pytest.raises(ConfigurationError, match=r"needs the psycopg driver.*postgresql\+psycopg"):
+        database.run("SELECT 1")
