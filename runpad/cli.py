@@ -627,9 +627,10 @@ def _make_context(
                 f"Could not reach database {name!r}: {probe.error.name}: {probe.error.value}",
                 EXIT_USAGE,
             )
-    trusted = {name: context.database(name) for name in databases}
-    if settings.db_trust_role and (warning := trust_role_warning(trusted)):
-        _stderr().print(Text(f"Warning: {warning}", style="yellow"))
+    if settings.db_trust_role:  # one warning for the run, naming the privileged roles
+        warning = trust_role_warning({name: context.database(name) for name in databases})
+        if warning is not None:
+            _stderr().print(Text(f"Warning: {warning}", style="yellow"))
     return context
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "Name",
     "UnreadableSql",
     "decode_unicode_escapes",
+    "is_name_token",
     "qualified_name_before",
     "resolve_token",
     "sqlglot_dialect",
