@@ -90,9 +90,9 @@ async def make_runs(scratch: Path) -> Path:
     return runs
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
+def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
     start = time.perf_counter()
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stderr}")
@@ -121,15 +121,28 @@ def main() -> None:
             name: {**base_env, "PYTHONPATH": str(Path(path).resolve())}
             for name, path in trees.items()
         }
+        for name, env in envs.items():
+            # `python -m` puts the working directory first on sys.path: run elsewhere, and
+            # check that each tree's runpad is the one imported.
+            found = subprocess.run(
+                [sys.executable, "-c", "import runpad; print(runpad.__file__)"],
+                env=env,
+                cwd=scratch,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            if not Path(found).is_relative_to(Path(trees[name]).resolve()):
+                raise SystemExit(f"{name}: runpad comes from {found}, not {trees[name]}")
         times: dict[tuple[str, str], list[float]] = {}
         for _ in range(options.repeat):
             times.setdefault(("pass", ""), []).append(
-                timed([sys.executable, "-c", "pass"], base_env)
+                timed([sys.executable, "-c", "pass"], base_env, scratch)
             )
             for command, args in COMMANDS.items():
                 argv = [part.format(runs=runs, scratch=scratch) for part in args]
                 for name, env in envs.items():
-                    elapsed = timed([sys.executable, "-m", "runpad", *argv], env)
+                    elapsed = timed([sys.executable, "-m", "runpad", *argv], env, scratch)
                     times.setdefault((command, name), []).append(elapsed)
 
     median = {key: statistics.median(values) for key, values in times.items()}

@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from runpad.context import Context, RunLimits
     from runpad.errors import (
         ConfigurationError,
         MissingDependencyError,
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from runpad.runner import aresume, arun, resume, run
     from runpad.runs import RunResult
     from runpad.sandbox import Execution, Limits, Sandbox, open_sandbox
-    from runpad.state import Context, RunLimits
 
 __all__ = [
     "ConfigurationError",
@@ -69,8 +69,8 @@ _SOURCES: dict[str, str] = {
     "Limits": "runpad.sandbox",
     "Sandbox": "runpad.sandbox",
     "open_sandbox": "runpad.sandbox",
-    "Context": "runpad.state",
-    "RunLimits": "runpad.state",
+    "Context": "runpad.context",
+    "RunLimits": "runpad.context",
 }
 
 

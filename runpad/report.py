@@ -152,8 +152,8 @@ def render_markdown(result: RunResult, directory: str | Path | None = None) -> s
         lines += [
             "## Waiting for approval",
             "",
-            f"```{result.pending_approval.get('language', 'python')}",
-            str(result.pending_approval.get("code", "")).rstrip(),
+            f"```{result.pending_approval['language']}",
+            result.pending_approval["code"].rstrip(),
             "```",
             "",
         ]

@@ -25,15 +25,12 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command, StreamMode
 
 from runpad.agents.session import thread_dir
+from runpad.context import Context
 from runpad.errors import ConfigurationError, MissingDependencyError, RunNotFound
 from runpad.graphs import AnalysisInput, build_analysis_graph
 from runpad.report import write_run_files
-from runpad.runs import RunResult, RunStatus, RunSummary, run_result
-from runpad.state import (
-    AnalysisState,
-    ApprovalDecision,
-    Context,
-)
+from runpad.runs import RunResult, RunSummary, run_result
+from runpad.state import AnalysisState, ApprovalDecision, RunStatus
 
 __all__ = [
     "EventHandler",
@@ -222,8 +219,7 @@ async def _drive(
             snapshot = await graph.aget_state(config)
     finally:
         if owns_context:
-            await context.sandbox_manager.aclose()
-            await asyncio.to_thread(context.close_databases)
+            await context.aclose()
     values = cast(AnalysisState, snapshot.values)
     result = _result(thread_id, values, snapshot, str(thread_dir(context, thread_id)))
     await asyncio.to_thread(write_run_files, result)

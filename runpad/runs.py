@@ -20,16 +20,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import ormsgpack
 
+from runpad.state import RunStatus
+
 if TYPE_CHECKING:
+    from runpad.events import ApprovalRequest
     from runpad.state import ArtifactRef, CellRecord, Finding, PlanStep
 
 __all__ = [
     "RunResult",
-    "RunStatus",
     "RunSummary",
     "UnsupportedCheckpoint",
     "list_sqlite_runs",
@@ -37,8 +39,6 @@ __all__ = [
     "run_result",
     "sqlite_store",
 ]
-
-RunStatus = Literal["answered", "stopped", "rejected", "failed", "awaiting_approval"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class RunResult:
     cells: list[CellRecord] = field(default_factory=list)
     artifacts: list[ArtifactRef] = field(default_factory=list)
     tokens: int = 0
-    pending_approval: dict[str, Any] | None = None
+    pending_approval: ApprovalRequest | None = None
     task: str = ""
     files: list[str] = field(default_factory=list)
     output_dir: str | None = None
@@ -84,7 +84,7 @@ def run_result(
     thread_id: str,
     values: Mapping[str, Any],
     *,
-    pending: dict[str, Any] | None,
+    pending: ApprovalRequest | None,
     output_dir: str | None,
 ) -> RunResult:
     """A `RunResult` from a run's checkpointed state and its pending approval, if any.
@@ -208,7 +208,7 @@ def _connect(store: Path) -> _Connection:
 
 def _latest(
     connection: sqlite3.Connection, thread_id: str
-) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+) -> tuple[dict[str, Any], ApprovalRequest | None] | None:
     """The state values and the pending approval of a thread's latest root checkpoint."""
     try:
         row = connection.execute(

@@ -108,6 +108,7 @@ COMMANDS: Final[dict[str, LazyCommand]] = {
         "Answer a few questions and analyse a bundled CSV, offline; a report of each.",
     ),
     "sandbox": LazyCommand("runpad.cli.sandbox", "Set up, check and use the code sandbox."),
+    "db": LazyCommand("runpad.cli.db", "Check the databases runpad may query."),
     "eval": LazyCommand(
         "runpad.cli.evaluation",
         "Run a benchmark suite through runpad and score it with the suite's own checker.",

@@ -7,10 +7,12 @@ from typing import Annotated
 
 import typer
 
+from runpad.sandbox.factory import BACKENDS
+
 __all__ = [
-    "RUN_BACKENDS",
     "CheckpointsOption",
     "DatabaseOption",
+    "DbTrustRoleOption",
     "JsonOption",
     "ModelOption",
     "OutOption",
@@ -19,8 +21,6 @@ __all__ = [
     "ThreadArgument",
 ]
 
-RUN_BACKENDS = ("local", "docker", "e2b", "unsafe-local")
-"""The sandbox backends a run may use (`fake` runs code in this process: tests only)."""
 
 ModelOption = Annotated[
     str | None,
@@ -36,7 +36,7 @@ SandboxOption = Annotated[
     str | None,
     typer.Option(
         "--sandbox",
-        help=f"Where code runs: {', '.join(RUN_BACKENDS)} (default: local). "
+        help=f"Where code runs: {', '.join(BACKENDS)} (default: local). "
         "'unsafe-local' runs code WITHOUT isolation.",
         show_default=False,
     ),
@@ -48,6 +48,14 @@ DatabaseOption = Annotated[
         help="A database the run may query (read-only): a SQLAlchemy URL, or NAME=URL; "
         "repeat for more.",
         show_default=False,
+    ),
+]
+DbTrustRoleOption = Annotated[
+    bool,
+    typer.Option(
+        "--db-trust-role",
+        help="Query PostgreSQL as a role that can do more than read (superuser, owner, write "
+        "grants) instead of refusing it; see `runpad db check`.",
     ),
 ]
 OutOption = Annotated[

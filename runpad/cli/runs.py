@@ -19,9 +19,9 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from runpad.cli.options import (
-    RUN_BACKENDS,
     CheckpointsOption,
     DatabaseOption,
+    DbTrustRoleOption,
     JsonOption,
     ModelOption,
     OutOption,
@@ -42,15 +42,17 @@ from runpad.cli.output import (
     stderr_console,
 )
 from runpad.cli.threads import find_run, load_run, store_missing
+from runpad.context import Context, RunLimits
 from runpad.display import RunDisplay
 from runpad.errors import ConfigurationError, RunNotFound, RunpadError, SandboxError
 from runpad.report import run_files
 from runpad.runner import EventHandler, aresume, arun, new_thread_id
 from runpad.runs import RunResult
 from runpad.sandbox.environment import find_environment
-from runpad.sandbox.factory import open_sandbox
+from runpad.sandbox.factory import BACKENDS, open_sandbox
 from runpad.sandbox.local import find_bwrap
-from runpad.state import ApprovalDecision, Context, RunLimits
+from runpad.sql.check import trust_role_warning
+from runpad.state import ApprovalDecision
 
 __all__ = [
     "Invocation",
@@ -63,6 +65,7 @@ __all__ = [
 ]
 
 app = typer.Typer()
+
 
 _RUN_EXIT: dict[str, int] = {
     "answered": EXIT_OK,
@@ -85,6 +88,7 @@ class RunSettings:
     record: str | None = None
     databases: tuple[str, ...] = ()  # names only: URLs may hold passwords
     samples: int = 1
+    db_trust_role: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,9 +152,9 @@ def make_context(
 ) -> Context:
     """The run's Context, after checking all that can be checked before the run starts:
     the model string, the sandbox backend, and each database (by connecting to it)."""
-    if settings.sandbox not in RUN_BACKENDS:
+    if settings.sandbox not in BACKENDS:
         fail(
-            f"Unknown sandbox {settings.sandbox!r}; choose one of: {', '.join(RUN_BACKENDS)}.",
+            f"Unknown sandbox {settings.sandbox!r}; choose one of: {', '.join(BACKENDS)}.",
             EXIT_USAGE,
         )
     try:
@@ -161,6 +165,7 @@ def make_context(
             run_dir=str(out),
             record=settings.record,
             databases=databases,
+            trust_role=settings.db_trust_role,
             limits=limits or RunLimits(),
             samples=settings.samples,
         )
@@ -172,14 +177,18 @@ def make_context(
         try:
             probe = context.database(name).run("SELECT 1")
         except RunpadError as exc:
-            context.close_databases()
+            asyncio.run(context.aclose())
             fail(f"Database {name!r} cannot be used: {exc}", EXIT_USAGE)
         if probe.error is not None:
-            context.close_databases()
+            asyncio.run(context.aclose())
             fail(
                 f"Could not reach database {name!r}: {probe.error.name}: {probe.error.value}",
                 EXIT_USAGE,
             )
+    if settings.db_trust_role:  # one warning for the run, naming the privileged roles
+        warning = trust_role_warning({name: context.database(name) for name in databases})
+        if warning is not None:
+            stderr_console().print(Text(f"Warning: {warning}", style="yellow"))
     return context
 
 
@@ -213,6 +222,7 @@ def _load_settings(directory: Path) -> RunSettings:
         record=saved.get("record"),
         databases=tuple(saved.get("databases", ())),
         samples=int(saved.get("samples", 1)),
+        db_trust_role=bool(saved.get("db_trust_role", False)),
     )
 
 
@@ -278,8 +288,7 @@ async def _drive(invocation: Invocation, start: _Start) -> RunResult:
             decision = await asyncio.to_thread(_ask_decision, result, console)
             call = _resume_with(invocation, decision)
     finally:
-        await invocation.context.sandbox_manager.aclose()
-        await asyncio.to_thread(invocation.context.close_databases)
+        await invocation.context.aclose()
 
 
 def _ignore_event(mode: str, chunk: Any) -> None:
@@ -301,13 +310,17 @@ def _resume_with(invocation: Invocation, decision: ApprovalDecision | None) -> _
 
 def _ask_decision(result: RunResult, console: Console) -> ApprovalDecision:
     """Show the cell that waits, and ask: approve, edit (in $EDITOR) or reject (and why)."""
-    pending = result.pending_approval or {}
-    code = str(pending.get("code", ""))
-    language = str(pending.get("language", "python"))
+    pending = result.pending_approval
+    assert pending is not None  # the run waits for approval
+    language = pending["language"]
     console.print(
         Panel(
-            Syntax(code.rstrip(), "bash" if language == "shell" else language, word_wrap=True),
-            title=f"approve? step {pending.get('step', '?')}: {pending.get('description', '')}",
+            Syntax(
+                pending["code"].rstrip(),
+                "bash" if language == "shell" else language,
+                word_wrap=True,
+            ),
+            title=f"approve? step {pending['step']}: {pending['description']}",
             title_align="left",
             border_style="yellow",
         )
@@ -319,7 +332,7 @@ def _ask_decision(result: RunResult, console: Console) -> ApprovalDecision:
             return {"action": "approve"}
         if choice == "e":
             suffix = ".sh" if language == "shell" else ".py"
-            edited = click.edit(code, extension=suffix, require_save=True)
+            edited = click.edit(pending["code"], extension=suffix, require_save=True)
             if edited is None or not edited.strip():
                 console.print(Text("Nothing saved: the cell stays as it was.", style="yellow"))
                 continue
@@ -346,8 +359,9 @@ def _finish(result: RunResult, output: Output, *, displayed: bool = True) -> NoR
         raise typer.Exit(code)
     console = stderr_console()
     if result.status == "awaiting_approval":
-        pending = result.pending_approval or {}
-        console.print(Panel(str(pending.get("code", "")).rstrip(), title="the cell that waits"))
+        pending = result.pending_approval
+        assert pending is not None  # the run waits for approval
+        console.print(Panel(pending["code"].rstrip(), title="the cell that waits"))
         thread = result.thread_id
         console.print(
             Text(
@@ -396,6 +410,7 @@ def run_command(
         ),
     ] = None,
     db: DatabaseOption = None,
+    db_trust_role: DbTrustRoleOption = False,
     model: ModelOption = None,
     sandbox: SandboxOption = None,
     thread: Annotated[
@@ -435,6 +450,7 @@ def run_command(
         record=str(record) if record else None,
         databases=tuple(databases),
         samples=samples,
+        db_trust_role=db_trust_role,
     )
     thread_id = _new_thread(thread, checkpoints, out)
     context = make_context(settings, out, databases)
@@ -481,6 +497,7 @@ def resume_command(
         ),
     ] = None,
     db: DatabaseOption = None,
+    db_trust_role: DbTrustRoleOption = False,
     model: ModelOption = None,
     sandbox: SandboxOption = None,
     out: OutOption = Path("runs"),
@@ -517,6 +534,7 @@ def resume_command(
         record=saved.record,
         databases=tuple(databases),
         samples=saved.samples,
+        db_trust_role=db_trust_role or saved.db_trust_role,
     )
     context = make_context(settings, out, databases)
     invocation = Invocation(context, checkpoints, thread_id, output)
