@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -120,21 +120,20 @@ _SUMMARIES_ONLY = "runpad.summaries_only"
 
 
 class _LazyGroup(TyperGroup):
-    """Lists the commands of `COMMANDS`, and imports a command's module when it runs."""
+    """Holds a stand-in for each command of `COMMANDS` (its name and summary, which is all
+    that `--help` and typo suggestions need), and imports the real one when it runs."""
 
-    def list_commands(self, ctx: Context) -> list[str]:
-        return [*super().list_commands(ctx), *(n for n in COMMANDS if n not in self.commands)]
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._unloaded = {name for name in COMMANDS if name not in self.commands}
+        for name in self._unloaded:
+            self.commands[name] = TyperCommand(name, short_help=COMMANDS[name].summary)
 
     def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
-        command = super().get_command(ctx, cmd_name)
-        lazy = COMMANDS.get(cmd_name)
-        if command is not None or lazy is None:
-            return command
-        if ctx.meta.get(_SUMMARIES_ONLY):  # listing the commands for --help
-            return TyperCommand(cmd_name, short_help=lazy.summary)
-        command = lazy.load(cmd_name)
-        self.add_command(command, cmd_name)
-        return command
+        if cmd_name in self._unloaded and not ctx.meta.get(_SUMMARIES_ONLY):
+            self.commands[cmd_name] = COMMANDS[cmd_name].load(cmd_name)
+            self._unloaded.discard(cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
         ctx.meta[_SUMMARIES_ONLY] = True

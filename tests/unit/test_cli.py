@@ -314,6 +314,13 @@ def test_help_lists_the_sandbox_commands() -> None:
         assert command in sandbox.stdout
 
 
+def test_a_misspelt_command_gets_a_suggestion() -> None:
+    result = invoke("thread")
+
+    assert result.exit_code == EXIT_USAGE
+    assert "Did you mean 'threads'?" in result.output
+
+
 @pytest.mark.parametrize("module", ["runpad", "runpad.cli"])
 def test_python_dash_m(module: str) -> None:
     result = subprocess.run(
