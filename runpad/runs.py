@@ -157,10 +157,13 @@ def list_sqlite_runs(store: Path) -> list[RunSummary]:
     summaries = []
     with _connect(store) as connection:
         # Checkpoint ids are time-ordered (uuid6): the first and last are the run's ends.
-        spans = connection.execute(
-            "SELECT thread_id, MIN(checkpoint_id), MAX(checkpoint_id) FROM checkpoints "
-            "WHERE checkpoint_ns = '' GROUP BY thread_id"
-        ).fetchall()
+        try:
+            spans = connection.execute(
+                "SELECT thread_id, MIN(checkpoint_id), MAX(checkpoint_id) FROM checkpoints "
+                "WHERE checkpoint_ns = '' GROUP BY thread_id"
+            ).fetchall()
+        except sqlite3.Error as exc:  # not a LangGraph store, or another version's tables
+            raise UnsupportedCheckpoint(str(exc)) from exc
         for thread_id, first_id, last_id in spans:
             latest = _latest(connection, thread_id)
             if latest is None or not latest[0]:

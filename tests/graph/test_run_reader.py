@@ -124,3 +124,13 @@ def test_show_and_threads_give_a_stopped_run_one_readable_line(stored_runs: Stor
     assert LONG_LINE[:400] not in shown.stdout
     assert LONG_LINE[:400] in report  # the report file keeps the whole reason
     assert CliRunner().invoke(app, ["show", "nope", *out]).exit_code == EXIT_USAGE
+
+
+def test_a_file_that_is_no_checkpoint_store_is_left_to_langgraph(tmp_path: Path) -> None:
+    store = tmp_path / "checkpoints.sqlite"
+    sqlite3.connect(store).close()
+
+    with pytest.raises(UnsupportedCheckpoint, match="no such table"):
+        list_sqlite_runs(store)
+    with pytest.raises(UnsupportedCheckpoint, match="no such table"):
+        read_sqlite_run("any", store, tmp_path)
