@@ -50,6 +50,7 @@ from runpad.display import RunDisplay
 from runpad.errors import ConfigurationError, RunpadError, SandboxError
 from runpad.models import describe_model
 from runpad.report import build_notebook, render_markdown, run_files
+from runpad.report.html import open_in_browser, write_html, write_pdf
 from runpad.runner import (
     EventHandler,
     RunResult,
@@ -792,6 +793,7 @@ def _finish(result: RunResult, output: _Output, *, displayed: bool = True) -> No
         if files is not None:
             document["answer_file"] = str(files.answer)
             document["report"] = str(files.report)
+            document["html_report"] = str(files.html)
             document["notebook"] = str(files.notebook)
         typer.echo(json.dumps(document, indent=2, default=str))
         raise typer.Exit(code)
@@ -819,7 +821,11 @@ def _finish(result: RunResult, output: _Output, *, displayed: bool = True) -> No
             )
         )
         if files is not None:
-            console.print(Text(f"report:   {files.report}\nnotebook: {files.notebook}"))
+            console.print(
+                Text(
+                    f"report:   {files.report}\nhtml:     {files.html}\nnotebook: {files.notebook}"
+                )
+            )
     if result.stop_reason and not result.ok and (output.quiet or not displayed):
         console.print(Text(result.stop_reason, style="red"))
     if result.answer:
@@ -1046,9 +1052,15 @@ def show_command(
     out: _OutOption = Path("runs"),
     checkpoints: _CheckpointsOption = None,
     json_output: _JsonOption = False,
+    open_page: Annotated[
+        bool, typer.Option("--open", help="Open the run's HTML report in your browser instead.")
+    ] = False,
 ) -> None:
     """Show a run: its plan, each cell with its output, and the answer."""
     result = _load_run(thread_id, checkpoints, out)
+    if open_page:
+        _open_report(result)
+        return
     if json_output:
         typer.echo(json.dumps(asdict(result), indent=2, default=str))
         return
@@ -1062,12 +1074,22 @@ def export_command(
         Path | None, typer.Option(help="Write the run as a Jupyter notebook here.")
     ] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the run's report here.")] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Write the run's report as one self-contained HTML page.")
+    ] = None,
+    pdf: Annotated[
+        Path | None, typer.Option(help="Write the run's report as PDF (needs Chromium).")
+    ] = None,
     out: _OutOption = Path("runs"),
     checkpoints: _CheckpointsOption = None,
 ) -> None:
-    """Write a run as a Jupyter notebook (its executed cells and outputs) or a Markdown report."""
-    if notebook is None and markdown is None:
-        _fail("Say what to write: --notebook PATH and/or --markdown PATH.", EXIT_USAGE)
+    """Write a run as a Jupyter notebook (its executed cells and outputs) or a report
+    (Markdown, HTML or PDF)."""
+    if notebook is None and markdown is None and html is None and pdf is None:
+        _fail(
+            "Say what to write: --notebook, --markdown, --html and/or --pdf, each with a PATH.",
+            EXIT_USAGE,
+        )
     result = _load_run(thread_id, checkpoints, out)
     console = _stderr()
     try:
@@ -1079,8 +1101,30 @@ def export_command(
             markdown.parent.mkdir(parents=True, exist_ok=True)
             markdown.write_text(render_markdown(result, markdown.parent), encoding="utf-8")
             console.print(Text(f"report:   {markdown}"))
+        if html is not None:
+            console.print(Text(f"html:     {write_html(result, html)}"))
+        if pdf is not None:
+            console.print(Text(f"pdf:      {write_pdf(result, pdf)}"))
     except OSError as exc:
         _fail(f"Could not write: {exc}", EXIT_FAILED)
+    except ConfigurationError as exc:  # no Chromium for the PDF
+        _fail(str(exc), EXIT_USAGE)
+    except RunpadError as exc:
+        _fail(str(exc), EXIT_FAILED)
+
+
+def _open_report(result: RunResult) -> None:
+    """Write the run's HTML report in its folder (runs from before it existed have none) and
+    open it in the user's browser."""
+    if result.output_dir is None:
+        _fail("The run has no folder to write its report in.", EXIT_FAILED)
+    try:
+        page = write_html(result, run_files(result.output_dir).html)
+    except OSError as exc:
+        _fail(f"Could not write the report: {exc}", EXIT_FAILED)
+    if not open_in_browser(page):
+        _fail(f"No browser could be started here; open {page} yourself.", EXIT_FAILED)
+    _stderr().print(Text(f"opened {page}"))
 
 
 @app.command("demo")

@@ -42,6 +42,8 @@ __all__ = [
     "RunLimits",
     "RunStatus",
     "StepKind",
+    "Verdict",
+    "VerdictDecision",
     "Vote",
 ]
 
@@ -121,6 +123,17 @@ class Vote(TypedDict):
     key: str | None  # `runpad.answers.answer_key` of its output; None when it failed
 
 
+VerdictDecision = Literal["next", "done", "repair", "replan", "stop", "vote", "rerun"]
+
+
+class Verdict(TypedDict):
+    """What the reviewer decided after a cell; the reports show it under the cell."""
+
+    cell: int  # the index of the cell judged
+    decision: VerdictDecision
+    notes: str  # why (a repair's notes, a replan's or stop's reason); may be empty
+
+
 class ApprovalDecision(TypedDict, total=False):
     """What a human answers at the approval interrupt."""
 
@@ -153,6 +166,7 @@ class AnalysisState(TypedDict, total=False):
     votes: list[Vote]  # the programs sampled for the current step (Context.samples > 1)
     cells: Annotated[list[CellRecord], operator.add]
     findings: Annotated[list[Finding], operator.add]  # web search and documentation lookups
+    verdicts: Annotated[list[Verdict], operator.add]  # one per reviewed cell, for the reports
     model_calls: Annotated[dict[str, int], _merge_counts]  # per role, for replay
     tokens: Annotated[int, operator.add]
     answer: str | None

@@ -9,7 +9,12 @@ import pytest
 from runpad.errors import SandboxUnavailable
 from runpad.sandbox.environment import find_environment
 
-pytest_plugins = ["tests.fixtures.dockerd", "tests.fixtures.postgres", "tests.fixtures.scripted"]
+pytest_plugins = [
+    "tests.fixtures.browser",
+    "tests.fixtures.dockerd",
+    "tests.fixtures.postgres",
+    "tests.fixtures.scripted",
+]
 
 
 def sandbox_ready() -> str | None:

@@ -7,7 +7,7 @@ the first time, the same failure twice); only a cell that passes them costs a mo
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command
@@ -25,7 +25,7 @@ from runpad.agents.voting import (
     winner_rerun_done,
 )
 from runpad.prompts import render_prompt
-from runpad.state import AnalysisState, CellRecord, Context
+from runpad.state import AnalysisState, CellRecord, Context, Verdict, VerdictDecision
 
 __all__ = ["deterministic_findings", "review_cell"]
 
@@ -64,6 +64,43 @@ Next = Literal["coder", "searcher", "planner", "executor", "reporter"]
 
 
 async def review_cell(state: AnalysisState, runtime: Runtime[Context]) -> Command[Next]:
+    """Judge the last cell and say where the run goes next; the decision is recorded as a
+    `Verdict` in the state, for the reports."""
+    command = await _judge(state, runtime)
+    verdict = _verdict(state, command)
+    update = command.update if isinstance(command.update, dict) else {}
+    return Command(goto=command.goto, update={**update, "verdicts": [verdict]})
+
+
+def _verdict(state: AnalysisState, command: Command[Next]) -> Verdict:
+    """Read the decision back from the command, so every path of `_judge` is recorded."""
+    cell = state["cells"][-1]
+    update: dict[str, Any] = command.update if isinstance(command.update, dict) else {}
+    decision: VerdictDecision
+    notes = ""
+    if votes := update.get("votes"):
+        vote = votes[-1]
+        said = f"votes {vote['key']}" if vote["key"] is not None else "abstains (no result)"
+        notes = f"sample {vote['sample'] + 1} {said}"
+    if update.get("status") == "stopped":
+        decision, notes = "stop", str(update.get("stop_reason") or "")
+    elif "replans" in update:
+        decision, notes = "replan", str((update.get("failure_notes") or [""])[-1])
+    elif command.goto == "reporter":
+        decision = "done"
+    elif command.goto == "executor":
+        decision, notes = "rerun", "the winning program runs again"
+    elif update.get("attempt", 0) > state.get("attempt", 0):
+        decision = "repair"
+        notes = str(update.get("feedback") or _error_line(cell))
+    elif votes:
+        decision = "vote"
+    else:
+        decision = "next"
+    return Verdict(cell=cell["index"], decision=decision, notes=notes)
+
+
+async def _judge(state: AnalysisState, runtime: Runtime[Context]) -> Command[Next]:
     context = runtime.context
     limits = context.limits
     cells = state["cells"]

@@ -6,6 +6,7 @@ Every run's directory (`<run_dir>/<thread_id>/`) holds:
 |---|---|
 | `answer.md` | the answer, or why the run stopped without one |
 | `report.md` | the task, the plan, each cell with its output (figures inline), the answer |
+| `report.html` | the same as one self-contained page, to look at (`runpad.report.html`) |
 | `notebook.ipynb` | the executed cells with their outputs (nbformat 4, valid) |
 | `run.json` | the `RunResult` as JSON, for scripts |
 | `artifacts/cell-N/` | the files and figures each cell produced (copied by the executor) |
@@ -47,13 +48,17 @@ __all__ = [
     "execute_notebook",
     "notebook_outputs",
     "render_answer",
+    "render_html",
     "render_markdown",
     "run_files",
+    "write_html",
+    "write_pdf",
     "write_run_files",
 ]
 
 ANSWER_FILE = "answer.md"
 REPORT_FILE = "report.md"
+HTML_FILE = "report.html"
 NOTEBOOK_FILE = "notebook.ipynb"
 RESULT_FILE = "run.json"
 
@@ -65,6 +70,7 @@ class RunFiles:
     directory: Path
     answer: Path
     report: Path
+    html: Path
     notebook: Path
     result: Path
 
@@ -76,13 +82,14 @@ def run_files(directory: str | Path) -> RunFiles:
         directory=directory,
         answer=directory / ANSWER_FILE,
         report=directory / REPORT_FILE,
+        html=directory / HTML_FILE,
         notebook=directory / NOTEBOOK_FILE,
         result=directory / RESULT_FILE,
     )
 
 
 def write_run_files(result: RunResult, directory: str | Path | None = None) -> RunFiles:
-    """Write the answer, the report, the notebook and `run.json` of a run.
+    """Write the answer, the reports (Markdown and HTML), the notebook and `run.json` of a run.
 
     Args:
         result: the run, as `runpad.run` returned it or `runpad.runner.aget_run` read it.
@@ -95,6 +102,7 @@ def write_run_files(result: RunResult, directory: str | Path | None = None) -> R
     files.directory.mkdir(parents=True, exist_ok=True)
     files.answer.write_text(render_answer(result), encoding="utf-8")
     files.report.write_text(render_markdown(result, files.directory), encoding="utf-8")
+    write_html(result, files.html)
     nbformat.write(build_notebook(result), str(files.notebook))
     files.result.write_text(
         json.dumps(dataclasses.asdict(result), indent=2, default=str) + "\n", encoding="utf-8"
@@ -421,3 +429,8 @@ def notebook_outputs(notebook: NotebookNode) -> list[dict[str, Any]]:
                 entry["error"] = (output.ename, output.evalue)
         summary.append(entry)
     return summary
+
+
+# The HTML report builds on the helpers above (artifact paths, the answer), so its module is
+# imported once they exist.
+from runpad.report.html import render_html, write_html, write_pdf  # noqa: E402
