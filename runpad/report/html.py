@@ -191,10 +191,10 @@ class _Budget:
     cut: list[str] = field(default_factory=list)
 
     def text(self, text: str, limit: int = MAX_TEXT_CHARS) -> _Text:
-        text = _ANSI.sub("", text)
         if self.text_chars <= 0:
             limit = min(limit, _SPENT_TEXT_CHARS)
         body, note = _cut(text, limit)
+        body = _ANSI.sub("", body)  # after the cut: a huge output is never scanned whole
         if self.text_chars <= 0 and note is not None:
             note += " (the report's text budget is spent)"
         self.text_chars -= len(body)

@@ -12,16 +12,20 @@ from __future__ import annotations
 import asyncio
 import csv
 import http.server
+import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from typer.testing import CliRunner
 
+from runpad.cli import EXIT_OK, EXIT_USAGE, app
 from runpad.report import run_files, write_pdf
 from runpad.runner import RunResult, arun
 from runpad.sandbox.factory import open_sandbox
@@ -298,3 +302,87 @@ def _pixels_near(image: Path, colour: tuple[int, int, int], tolerance: int = 24)
         and abs(pixels[i + 1] - green) <= tolerance
         and abs(pixels[i + 2] - blue) <= tolerance
     )
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+def cli_store(result: RunResult) -> list[str]:
+    """The --out and --checkpoints options that find the run again."""
+    runs = Path(result.output_dir or "").parent
+    return ["--out", str(runs), "--checkpoints", str(runs.parent / "checkpoints.sqlite")]
+
+
+def test_export_writes_the_html_and_the_pdf(
+    sales_run: RunResult, chromium: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNPAD_BROWSER", chromium)
+    target = tmp_path / "exported"
+
+    exported = CliRunner().invoke(
+        app,
+        [
+            "export",
+            sales_run.thread_id,
+            *cli_store(sales_run),
+            "--html",
+            str(target / "run.html"),
+            "--pdf",
+            str(target / "run.pdf"),
+        ],
+    )
+
+    assert exported.exit_code == EXIT_OK, exported.output
+    page = (target / "run.html").read_text()
+    assert ANSWER in page
+    assert page.count('<img src="data:image/png;base64,') == FIGURES
+    assert (target / "run.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_export_pdf_without_a_browser_says_what_to_install(
+    sales_run: RunResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNPAD_BROWSER", "no-such-chromium")
+
+    exported = CliRunner().invoke(
+        app,
+        ["export", sales_run.thread_id, *cli_store(sales_run), "--pdf", str(tmp_path / "x.pdf")],
+    )
+
+    assert exported.exit_code == EXIT_USAGE
+    assert "no-such-chromium" in exported.output
+    assert "RUNPAD_BROWSER" in exported.output
+    assert not (tmp_path / "x.pdf").exists()
+
+
+def test_show_open_writes_the_page_and_hands_it_to_the_browser(
+    sales_run: RunResult, tmp_path: Path
+) -> None:
+    """`$BROWSER` (read by Python's webbrowser) names a program that records what it opens."""
+    opened = tmp_path / "opened.txt"
+    recorder = tmp_path / "browser.sh"
+    recorder.write_text(f'#!/bin/sh\nprintf "%s" "$1" > {opened}\n')
+    recorder.chmod(0o755)
+    report = report_of(sales_run)
+    report.unlink()  # a run from before report.html existed
+
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runpad",
+            "show",
+            sales_run.thread_id,
+            *cli_store(sales_run),
+            "--open",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BROWSER": f"{recorder} %s"},
+        timeout=120,
+        check=False,
+    )
+
+    assert shown.returncode == EXIT_OK, shown.stderr
+    assert opened.read_text() == report.resolve().as_uri()
+    assert ANSWER in report.read_text()
