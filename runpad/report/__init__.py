@@ -27,6 +27,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -37,7 +38,7 @@ from runpad.agents.session import REPLAYED_LANGUAGES
 from runpad.sandbox.jupyter import KERNEL_NAME, SandboxKernelManager
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.results import format_size
-from runpad.state import ArtifactRef, CellRecord
+from runpad.state import ArtifactRef, CellRecord, Verdict
 
 if TYPE_CHECKING:
     from runpad.runner import RunResult
@@ -50,6 +51,7 @@ __all__ = [
     "render_answer",
     "render_html",
     "render_markdown",
+    "run_facts",
     "run_files",
     "write_html",
     "write_pdf",
@@ -133,15 +135,7 @@ def render_markdown(result: RunResult, directory: str | Path | None = None) -> s
     """
     base = Path(directory or result.output_dir or ".")
     lines = [f"# {_one_line(result.task) or 'runpad run'}", ""]
-    failed = sum(not cell["ok"] for cell in result.cells)
-    facts = [
-        ("status", result.status),
-        ("thread", f"`{result.thread_id}`"),
-        ("cells", f"{len(result.cells)}" + (f" ({failed} failed)" if failed else "")),
-        ("model tokens", str(result.tokens)),
-    ]
-    if result.files:
-        facts.append(("input files", ", ".join(f"`{Path(f).name}`" for f in result.files)))
+    facts = [(key, f"`{value}`" if key == "thread" else value) for key, value in run_facts(result)]
     lines += ["| | |", "|---|---|", *(f"| {key} | {value} |" for key, value in facts), ""]
     lines += ["## Answer", "", render_answer(result).strip(), ""]
     if result.stop_reason and result.answer:
@@ -154,9 +148,10 @@ def render_markdown(result: RunResult, directory: str | Path | None = None) -> s
             lines.append(f"{number}. {step['description']} — *check:* {step['success_criterion']}")
         lines.append("")
     if result.cells:
+        judged = {verdict["cell"]: verdict for verdict in result.verdicts}
         lines += ["## Cells", ""]
         for cell in result.cells:
-            lines += _cell_markdown(cell, base)
+            lines += _cell_markdown(cell, base, judged.get(cell["index"]))
     if result.pending_approval:
         lines += [
             "## Waiting for approval",
@@ -169,7 +164,49 @@ def render_markdown(result: RunResult, directory: str | Path | None = None) -> s
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _cell_markdown(cell: CellRecord, base: Path) -> list[str]:
+def run_facts(result: RunResult) -> list[tuple[str, str]]:
+    """The run's facts as (label, value) rows, the same in every report: status, thread,
+    model, sandbox, cells, repairs, tokens, when it started and how long it took, inputs."""
+    failed = sum(not cell["ok"] for cell in result.cells)
+    repairs = sum(verdict["decision"] == "repair" for verdict in result.verdicts)
+    facts = [
+        ("status", result.status),
+        ("thread", result.thread_id),
+        ("model", result.model or "not recorded"),
+        ("sandbox", result.sandbox or "not recorded"),
+        ("cells", f"{len(result.cells)}" + (f" ({failed} failed)" if failed else "")),
+        ("repairs", str(repairs)),
+        ("model tokens", str(result.tokens)),
+    ]
+    if result.started_at is not None:
+        started = datetime.fromtimestamp(result.started_at, UTC)
+        facts.append(("started", started.strftime("%Y-%m-%d %H:%M:%S UTC")))
+        if result.finished_at is not None and result.finished_at >= result.started_at:
+            facts.append(("time", _duration(result.finished_at - result.started_at)))
+    if result.files:
+        facts.append(("input files", ", ".join(Path(f).name for f in result.files)))
+    return facts
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+_VERDICT_WORDS = {
+    "next": "step done",
+    "done": "done",
+    "repair": "repair",
+    "replan": "new plan",
+    "stop": "stopped",
+    "vote": "vote",
+    "rerun": "re-run",
+}
+
+
+def _cell_markdown(cell: CellRecord, base: Path, verdict: Verdict | None = None) -> list[str]:
     outcome = "ok" if cell["ok"] else ("timed out" if cell["timed_out"] else "failed")
     lines = [
         f"### Cell {cell['index']} · step {cell['step'] + 1}, try {cell['attempt'] + 1} · "
@@ -203,6 +240,9 @@ def _cell_markdown(cell: CellRecord, base: Path) -> list[str]:
             for a in others
         ]
         lines.append("")
+    if verdict is not None:
+        notes = f" — {verdict['notes']}" if verdict["notes"] else ""
+        lines += [f"*Reviewer:* {_VERDICT_WORDS[verdict['decision']]}{notes}", ""]
     return lines
 
 

@@ -44,7 +44,14 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from runpad.errors import MissingDependencyError, RunpadError
-from runpad.report import _artifact_file, _link, _one_line, render_answer
+from runpad.report import (
+    _VERDICT_WORDS,
+    _artifact_file,
+    _link,
+    _one_line,
+    render_answer,
+    run_facts,
+)
 from runpad.sandbox.results import format_size
 
 if TYPE_CHECKING:
@@ -232,7 +239,7 @@ def render_html(result: RunResult, directory: str | Path | None = None) -> str:
         ```
     """
     page = _page(result, Path(directory or result.output_dir or "."))
-    return _template().render(page=page)
+    return _template().render(page=page, verdict_words=_VERDICT_WORDS)
 
 
 def write_html(result: RunResult, path: str | Path) -> Path:
@@ -268,7 +275,7 @@ def _page(result: RunResult, base: Path) -> _Page:
         answered=bool(result.answer),
         answer=budget.text(render_answer(result).strip()).text,
         note=result.stop_reason if result.answer else None,
-        facts=_facts(result),
+        facts=run_facts(result),
         steps=_steps(result),
         findings=[
             _Finding(f["step"], f["kind"], f["query"], budget.text(f["text"]), f["ok"])
@@ -280,35 +287,6 @@ def _page(result: RunResult, base: Path) -> _Page:
         highlight_css=Markup(HtmlFormatter(style="default").get_style_defs(".highlight")),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
-
-
-def _facts(result: RunResult) -> list[tuple[str, str]]:
-    failed = sum(not cell["ok"] for cell in result.cells)
-    repairs = sum(verdict["decision"] == "repair" for verdict in result.verdicts)
-    facts = [
-        ("status", result.status),
-        ("thread", result.thread_id),
-        ("model", result.model or "not recorded"),
-        ("sandbox", result.sandbox or "not recorded"),
-        ("cells", f"{len(result.cells)}" + (f" ({failed} failed)" if failed else "")),
-        ("repairs", str(repairs)),
-        ("model tokens", f"{result.tokens:,}"),
-    ]
-    if result.started_at is not None:
-        started = datetime.fromtimestamp(result.started_at, UTC)
-        facts.append(("started", started.strftime("%Y-%m-%d %H:%M:%S UTC")))
-        if result.finished_at is not None and result.finished_at >= result.started_at:
-            facts.append(("time", _duration(result.finished_at - result.started_at)))
-    if result.files:
-        facts.append(("input files", ", ".join(Path(f).name for f in result.files)))
-    return facts
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, seconds = divmod(round(seconds), 60)
-    return f"{minutes} min {seconds} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def _steps(result: RunResult) -> list[_Step]:

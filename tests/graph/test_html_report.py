@@ -129,6 +129,11 @@ def test_the_run_folder_has_a_self_contained_html_report(sales_run: RunResult) -
     assert "<th>model</th><td>replay:" in page
     assert "<th>sandbox</th><td>local</td>" in page
     assert "<th>time</th>" in page
+    # report.md comes from the same data: the same facts and verdicts.
+    markdown = run_files(sales_run.output_dir or "").report.read_text()
+    assert "| sandbox | local |" in markdown
+    assert "| repairs | 1 |" in markdown
+    assert "*Reviewer:* repair — KeyError: 'west'" in markdown
 
 
 def test_chromium_draws_the_report_without_a_single_request(
