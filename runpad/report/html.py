@@ -337,15 +337,13 @@ def _cell(cell: CellRecord, verdict: Verdict | None, base: Path, budget: _Budget
         error = cell["error"]
         detail = error["traceback"].strip() or f"{error['name']}: {error['value']}"
         outputs.append(_Output(f"Error: {error['name']}", "error", budget.text(detail)))
-    figures = [
-        _figure(a, base, budget) for a in cell["artifacts"] if a["mime_type"] in _IMAGE_TYPES
-    ]
+    images = _shown_images(cell["artifacts"])
+    figures = [_figure(a, base, budget) for a in images]
     tables = [_table(a, base) for a in cell["artifacts"] if _is_table(a)]
-    shown = {a["name"] for a in cell["artifacts"] if a["mime_type"] in _IMAGE_TYPES}
     files = [
         _File(a["name"], _link(a, base), a["mime_type"], format_size(a["size"]))
         for a in cell["artifacts"]
-        if a["name"] not in shown
+        if a not in images
     ]
     outcome = "ok" if cell["ok"] else ("timed out" if cell["timed_out"] else "failed")
     return _Cell(
@@ -364,6 +362,18 @@ def _cell(cell: CellRecord, verdict: Verdict | None, base: Path, budget: _Budget
         verdict=verdict,
         restarted=cell["restarted"],
     )
+
+
+def _shown_images(artifacts: list[ArtifactRef]) -> list[ArtifactRef]:
+    """The images to draw: a diagram rendered both as SVG and as PNG (a DOT cell) is drawn
+    once, as the SVG, which stays sharp when printed; the PNG is listed with the files."""
+    images = [a for a in artifacts if a["mime_type"] in _IMAGE_TYPES]
+    vectors = {Path(a["name"]).with_suffix("") for a in images if a["mime_type"] == "image/svg+xml"}
+    return [
+        a
+        for a in images
+        if a["mime_type"] == "image/svg+xml" or Path(a["name"]).with_suffix("") not in vectors
+    ]
 
 
 def _highlight(code: str, language: str) -> Markup:

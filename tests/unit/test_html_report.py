@@ -249,3 +249,30 @@ def test_other_ends_say_why_too(status: str) -> None:
     text = text_of(render_html(result))
 
     assert f"No answer ({status}): it was {status}" in text
+
+
+def test_a_diagram_rendered_twice_is_drawn_once_as_svg(tmp_path: Path) -> None:
+    """A DOT cell writes name.svg and name.png: the page draws the SVG and lists the PNG."""
+    source = tmp_path / "flow.dot"
+    source.write_text("digraph { a -> b }")
+    svg = tmp_path / "flow.svg"
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>')
+    png = tmp_path / "flow.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n")
+    chart = tmp_path / "chart.png"
+    chart.write_bytes(b"\x89PNG\r\n\x1a\n")
+    artifacts = [
+        artifact(source, "text/vnd.graphviz"),
+        artifact(png, "image/png"),
+        artifact(svg, "image/svg+xml"),
+        artifact(chart, "image/png"),
+    ]
+
+    page = render_html(
+        run(cells=[cell(1, "digraph { a -> b }", language="dot", artifacts=artifacts)]), tmp_path
+    )
+
+    assert page.count('<img src="data:image/svg+xml;base64,') == 1
+    assert page.count('<img src="data:image/png;base64,') == 1  # the chart, not flow.png
+    assert '<a href="flow.png">flow.png</a>' in page
+    assert '<a href="flow.dot">flow.dot</a>' in page
