@@ -29,7 +29,7 @@ import subprocess
 import tempfile
 import webbrowser
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -85,6 +85,8 @@ MAX_TABLE_ROWS = 30
 """Rows of a table shown; the note says how many there were."""
 MAX_TABLE_COLUMNS = 20
 MAX_TABLE_CELL_CHARS = 200
+MAX_FILES_LISTED = 100
+"""Files listed under a cell; the note says how many more there are."""
 _SPENT_TEXT_CHARS = 500  # what a block keeps once the total budget is spent
 
 _TABLE_TYPES = ("text/csv", "text/tab-separated-values")
@@ -149,6 +151,7 @@ class _Cell:
     figures: list[_Figure]
     tables: list[_Table]
     files: list[_File]
+    files_note: str | None
     verdict: Verdict | None
     restarted: bool
 
@@ -195,7 +198,6 @@ class _Budget:
 
     text_chars: int = MAX_TOTAL_TEXT_CHARS
     image_bytes: int = MAX_IMAGES_BYTES
-    cut: list[str] = field(default_factory=list)
 
     def text(self, text: str, limit: int = MAX_TEXT_CHARS) -> _Text:
         if self.text_chars <= 0:
@@ -339,12 +341,19 @@ def _cell(cell: CellRecord, verdict: Verdict | None, base: Path, budget: _Budget
         outputs.append(_Output(f"Error: {error['name']}", "error", budget.text(detail)))
     images = _shown_images(cell["artifacts"])
     figures = [_figure(a, base, budget) for a in images]
-    tables = [_table(a, base) for a in cell["artifacts"] if _is_table(a)]
+    tables = [_table(a, base, budget) for a in cell["artifacts"] if _is_table(a)]
+    others = [a for a in cell["artifacts"] if a not in images]
+    listed = MAX_FILES_LISTED if budget.text_chars > 0 else 0
     files = [
         _File(a["name"], _link(a, base), a["mime_type"], format_size(a["size"]))
-        for a in cell["artifacts"]
-        if a not in images
+        for a in others[:listed]
     ]
+    budget.text_chars -= sum(2 * len(file.name) + len(file.link) for file in files)
+    files_note = (
+        f"{'and ' if files else ''}{len(others) - listed:,} more files in the run folder"
+        if len(others) > listed
+        else None
+    )
     outcome = "ok" if cell["ok"] else ("timed out" if cell["timed_out"] else "failed")
     return _Cell(
         index=cell["index"],
@@ -359,6 +368,7 @@ def _cell(cell: CellRecord, verdict: Verdict | None, base: Path, budget: _Budget
         figures=figures,
         tables=[table for table in tables if table is not None],
         files=files,
+        files_note=files_note,
         verdict=verdict,
         restarted=cell["restarted"],
     )
@@ -410,8 +420,10 @@ def _is_table(artifact: ArtifactRef) -> bool:
     return artifact["mime_type"] in _TABLE_TYPES or artifact["name"].endswith((".csv", ".tsv"))
 
 
-def _table(artifact: ArtifactRef, base: Path) -> _Table | None:
+def _table(artifact: ArtifactRef, base: Path, budget: _Budget) -> _Table | None:
     """The first rows of a CSV or TSV file as a table; None when it does not parse."""
+    if budget.text_chars <= 0:
+        return _Table(artifact["name"], [], [], "Not shown: the report's text budget is spent.")
     path = _artifact_file(artifact, base)
     if not path.is_file():
         return None
@@ -430,6 +442,7 @@ def _table(artifact: ArtifactRef, base: Path) -> _Table | None:
     if width > MAX_TABLE_COLUMNS:
         notes.append(f"the first {MAX_TABLE_COLUMNS} of {width} columns")
     cells = [[_clip(value) for value in row[:MAX_TABLE_COLUMNS]] for row in rows]
+    budget.text_chars -= sum(len(value) for row in cells for value in row)
     note = f"Showing {' and '.join(notes)}; the whole table is in {artifact['name']}."
     return _Table(artifact["name"], cells[0], cells[1:], note if notes else None)
 

@@ -153,17 +153,30 @@ def test_the_page_escapes_what_the_model_and_the_code_wrote() -> None:
     assert "&lt;script&gt;" in page
 
 
-def test_a_huge_output_is_cut_with_a_note_and_the_page_stays_small() -> None:
+def test_a_huge_output_is_cut_with_a_note_and_the_page_stays_small(tmp_path: Path) -> None:
     huge = "first line\n" + "x" * 20_000_000 + "\nlast line\n"
-    cells = [cell(number, f"print({number})", stdout=huge) for number in range(1, 201)]
+    table = tmp_path / "wide.csv"
+    table.write_text("\n".join(",".join("y" * 150 for _ in range(20)) for _ in range(31)))
+    many = []
+    for number in range(150):
+        made = tmp_path / f"part-{number}.txt"
+        made.write_text("z")
+        many.append(artifact(made, "text/plain"))
+    files = [artifact(table, "text/csv"), *many]
+    cells = [
+        cell(number, f"print({number})", stdout=huge, artifacts=files) for number in range(1, 201)
+    ]
 
-    page = render_html(run(cells=cells))
+    page = render_html(run(cells=cells), tmp_path)
 
     assert len(page) < MAX_TOTAL_TEXT_CHARS + 200 * 4_000 + 100_000
     assert "first line\n" in page  # the head
     assert "last line" in page  # and the tail of the first cell
     assert "characters are left out of the middle" in page
     assert "the report&#39;s text budget is spent" in page
+    assert "Not shown: the report&#39;s text budget is spent." in page  # the later tables
+    assert "and 51 more files in the run folder" in page  # the first cells list 100
+    assert "Files: 151 more files in the run folder" in page  # the last ones none
 
 
 def test_long_code_keeps_its_head_and_tail(tmp_path: Path) -> None:
