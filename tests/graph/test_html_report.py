@@ -31,9 +31,17 @@ from runpad.runner import RunResult, arun
 from runpad.sandbox.factory import open_sandbox
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.manager import SandboxManager
-from runpad.state import Context
+from runpad.state import Context, RunLimits
 from tests.fixtures.browser import DevTools, artifacts_dir, require_program
-from tests.fixtures.scripted import code, write_script
+from tests.fixtures.scripted import (
+    ONE_STEP,
+    ROUTE_CODE,
+    CountingManager,
+    Script,
+    code,
+    run_task,
+    write_script,
+)
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("require_sandbox")]
 
@@ -168,6 +176,31 @@ def test_chromium_draws_the_report_without_a_single_request(
     assert ANSWER in text
     assert text.index(ANSWER) < text.index("Plan")
     assert page.evaluate("document.querySelectorAll('table.data tbody tr').length") == 3
+
+
+async def test_a_run_that_stopped_without_an_answer_says_why_first(
+    script: Script, sandboxes: CountingManager, tmp_path: Path
+) -> None:
+    model = script(
+        router=[ROUTE_CODE], planner=[ONE_STEP], coder=[code("print(1 / 0)")], reviewer=[]
+    )
+
+    result = await run_task(
+        "Divide one by zero", model, sandboxes, tmp_path, limits=RunLimits(max_cells=1)
+    )
+
+    assert result.status == "stopped"
+    text = text_of_page(report_of(result).read_text())
+    why = "No answer (stopped): The run used all 1 cells it may run (RunLimits.max_cells)."
+    assert text.index(why) < text.index("Plan") < text.index("ZeroDivisionError")
+    assert "failed Compute the value and print it" in text
+    assert "reviewer: repair ZeroDivisionError: division by zero" in text
+
+
+def text_of_page(page: str) -> str:
+    """The page's visible text, roughly: tags and the style block removed."""
+    body = page.split("<body>", 1)[1]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
 
 
 class _Counter(http.server.BaseHTTPRequestHandler):
