@@ -4,6 +4,7 @@ A LangGraph state machine plans, writes code, runs it in a hardened sandbox, rev
 result and repairs or answers. This package's public surface is listed in `__all__`.
 """
 
+from runpad.context import Context, RunLimits
 from runpad.errors import (
     ConfigurationError,
     MissingDependencyError,
@@ -14,7 +15,6 @@ from runpad.errors import (
 from runpad.graphs import build_analysis_graph
 from runpad.runner import RunResult, aresume, arun, resume, run
 from runpad.sandbox import Execution, Limits, Sandbox, open_sandbox
-from runpad.state import Context, RunLimits
 
 __all__ = [
     "ConfigurationError",

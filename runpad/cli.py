@@ -45,6 +45,7 @@ from rich.table import Table
 from rich.text import Text
 
 from runpad import __version__
+from runpad.context import Context, RunLimits
 from runpad.demo import DEMO_LIMITS, DEMO_TASKS, DemoTask
 from runpad.display import RunDisplay
 from runpad.errors import ConfigurationError, RunpadError, SandboxError
@@ -72,7 +73,7 @@ from runpad.sandbox.factory import BACKENDS, open_sandbox
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.local import find_bwrap
 from runpad.sandbox.results import Execution, OutputChunk
-from runpad.state import ApprovalDecision, Context, RunLimits
+from runpad.state import ApprovalDecision
 
 __all__ = [
     "EXIT_AWAITING",
@@ -451,7 +452,6 @@ _RUN_EXIT: dict[str, int] = {
     "rejected": EXIT_REJECTED,
     "awaiting_approval": EXIT_AWAITING,
 }
-_RUN_BACKENDS = ("local", "docker", "e2b", "unsafe-local")
 _SETTINGS_FILE = "settings.json"
 """Written in a run's directory by `runpad run`: the settings `runpad resume` reuses."""
 
@@ -469,7 +469,7 @@ _SandboxOption = Annotated[
     str | None,
     typer.Option(
         "--sandbox",
-        help=f"Where code runs: {', '.join(_RUN_BACKENDS)} (default: local). "
+        help=f"Where code runs: {', '.join(BACKENDS)} (default: local). "
         "'unsafe-local' runs code WITHOUT isolation.",
         show_default=False,
     ),
@@ -585,9 +585,9 @@ def _make_context(
 ) -> Context:
     """The run's Context, after checking all that can be checked before the run starts:
     the model string, the sandbox backend, and each database (by connecting to it)."""
-    if settings.sandbox not in _RUN_BACKENDS:
+    if settings.sandbox not in BACKENDS:
         _fail(
-            f"Unknown sandbox {settings.sandbox!r}; choose one of: {', '.join(_RUN_BACKENDS)}.",
+            f"Unknown sandbox {settings.sandbox!r}; choose one of: {', '.join(BACKENDS)}.",
             EXIT_USAGE,
         )
     try:
@@ -609,10 +609,10 @@ def _make_context(
         try:
             probe = context.database(name).run("SELECT 1")
         except RunpadError as exc:
-            context.close_databases()
+            asyncio.run(context.aclose())
             _fail(f"Database {name!r} cannot be used: {exc}", EXIT_USAGE)
         if probe.error is not None:
-            context.close_databases()
+            asyncio.run(context.aclose())
             _fail(
                 f"Could not reach database {name!r}: {probe.error.name}: {probe.error.value}",
                 EXIT_USAGE,
@@ -730,8 +730,7 @@ async def _drive(invocation: _Invocation, start: _Start) -> RunResult:
             decision = await asyncio.to_thread(_ask_decision, result, console)
             call = _resume_with(invocation, decision)
     finally:
-        await invocation.context.sandbox_manager.aclose()
-        await asyncio.to_thread(invocation.context.close_databases)
+        await invocation.context.aclose()
 
 
 def _ignore_event(mode: str, chunk: Any) -> None:
@@ -753,13 +752,17 @@ def _resume_with(invocation: _Invocation, decision: ApprovalDecision | None) -> 
 
 def _ask_decision(result: RunResult, console: Console) -> ApprovalDecision:
     """Show the cell that waits, and ask: approve, edit (in $EDITOR) or reject (and why)."""
-    pending = result.pending_approval or {}
-    code = str(pending.get("code", ""))
-    language = str(pending.get("language", "python"))
+    pending = result.pending_approval
+    assert pending is not None  # the run waits for approval
+    language = pending["language"]
     console.print(
         Panel(
-            Syntax(code.rstrip(), "bash" if language == "shell" else language, word_wrap=True),
-            title=f"approve? step {pending.get('step', '?')}: {pending.get('description', '')}",
+            Syntax(
+                pending["code"].rstrip(),
+                "bash" if language == "shell" else language,
+                word_wrap=True,
+            ),
+            title=f"approve? step {pending['step']}: {pending['description']}",
             title_align="left",
             border_style="yellow",
         )
@@ -771,7 +774,7 @@ def _ask_decision(result: RunResult, console: Console) -> ApprovalDecision:
             return {"action": "approve"}
         if choice == "e":
             suffix = ".sh" if language == "shell" else ".py"
-            edited = click.edit(code, extension=suffix, require_save=True)
+            edited = click.edit(pending["code"], extension=suffix, require_save=True)
             if edited is None or not edited.strip():
                 console.print(Text("Nothing saved: the cell stays as it was.", style="yellow"))
                 continue
@@ -799,8 +802,9 @@ def _finish(result: RunResult, output: _Output, *, displayed: bool = True) -> No
         raise typer.Exit(code)
     console = _stderr()
     if result.status == "awaiting_approval":
-        pending = result.pending_approval or {}
-        console.print(Panel(str(pending.get("code", "")).rstrip(), title="the cell that waits"))
+        pending = result.pending_approval
+        assert pending is not None  # the run waits for approval
+        console.print(Panel(pending["code"].rstrip(), title="the cell that waits"))
         thread = result.thread_id
         console.print(
             Text(

@@ -1,11 +1,11 @@
 """The terminal view of a run: what `runpad run` shows while the graph works.
 
 `RunDisplay.handle` takes the run's stream events (`on_event` of `runpad.arun`): the
-"tasks" events say which node runs, the "updates" events carry the plan, each cell's
-record and the reviewer's decisions, and the "custom" events carry each cell's code, its
-output as it streams, and its artifacts. Everything that happened is printed once, as it
-happens (so a log or a pipe gets the whole story); on a terminal a live footer below it
-shows the plan's steps with their state and the node now running.
+"tasks" events say which node runs, the "updates" events carry the plan and each cell's
+record, and the "custom" events (`runpad.events`) carry each cell's code, its output as it
+streams, its artifacts, the votes and the reviewer's verdicts. Everything that happened is
+printed once, as it happens (so a log or a pipe gets the whole story); on a terminal a live
+footer below it shows the plan's steps with their state and the node now running.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -23,6 +23,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from runpad.events import RunEvent, Verdict
 from runpad.sandbox.results import format_size
 from runpad.state import CellRecord, PlanStep
 
@@ -110,8 +111,8 @@ class RunDisplay:
                     self._progress.node = "approval"
                 elif isinstance(update, Mapping):
                     self._on_update(node, update)
-        elif mode == "custom" and isinstance(chunk, Mapping):
-            self._on_custom(chunk)
+        elif mode == "custom" and isinstance(chunk, Mapping) and "type" in chunk:
+            self._on_custom(cast(RunEvent, chunk))
         if self._live is not None:
             self._live.refresh()
 
@@ -141,67 +142,61 @@ class RunDisplay:
             self._flush_output()
             for cell in update["cells"]:
                 self._print_outcome(cell)
-        elif node == "reviewer":
-            self._on_verdict(update)
         if update.get("status") in ("stopped", "rejected") and update.get("stop_reason"):
             self._mark_current("failed")
             self._note(str(update["status"]), str(update["stop_reason"]), "red")
 
-    def _on_verdict(self, update: Mapping[str, Any]) -> None:
-        progress = self._progress
-        if votes := update.get("votes"):
-            vote = votes[-1]
-            said = f"votes {vote['key']}" if vote["key"] is not None else "abstains (no result)"
-            self._note("vote", f"sample {vote['sample'] + 1} {said}", "cyan")
-        if update.get("status") in ("stopped", "rejected"):
-            return  # the stop and its reason are shown next
-        if update.get("answer") is not None and update.get("status") == "running":
-            self._mark_current("done")
-            self._note("reviewer", "done: the output answers the task", "green")
-        elif "step_index" in update and update["step_index"] != progress.step_index:
-            self._mark_current("done")
-            self._note("reviewer", f"step {progress.step_index + 1} done", "green")
-            self._set_running(int(update["step_index"]))
-        elif update.get("replans"):
-            self._mark_current("failed")
-            notes = update.get("failure_notes") or ["the step failed"]
-            self._note("reviewer", f"new plan: {notes[-1]}", "yellow")
-        elif update.get("attempt"):
-            self._note("reviewer", f"repair: {update.get('feedback') or 'fix the error'}", "yellow")
-        elif update.get("votes") and update.get("attempt") == 0:
-            pass  # the next sample of the vote
-        else:  # the last step worked: on to the answer
-            self._mark_current("done")
-            self._note("reviewer", f"step {progress.step_index + 1} done", "green")
-
-    def _on_custom(self, event: Mapping[str, Any]) -> None:
-        kind = event.get("type")
-        if kind == "cell":
+    def _on_custom(self, event: RunEvent) -> None:
+        kind = event["type"]
+        if event["type"] == "cell":
             self._flush_output()
-            self._progress.cells = int(event.get("index", 0))
-            title = f"cell {event.get('index')} · step {self._progress.step_index + 1}"
-            language = str(event.get("language") or "python")
+            self._progress.cells = event["index"]
+            title = f"cell {event['index']} · step {self._progress.step_index + 1}"
+            language = event["language"]
             code = Syntax(
-                str(event.get("code", "")).rstrip(),
+                event["code"].rstrip(),
                 "bash" if language == "shell" else language,
                 theme="ansi_dark",
                 background_color="default",
                 word_wrap=True,
             )
             self.console.print(Panel(code, title=title, title_align="left", border_style="blue"))
-        elif kind in ("stdout", "stderr"):
-            self._write_output(str(kind), str(event.get("text", "")))
-        elif kind == "artifact":
+        elif event["type"] == "stdout" or event["type"] == "stderr":
+            self._write_output(kind, event["text"])
+        elif event["type"] == "artifact":
             self._flush_output()
             self.console.print(
                 Text(
-                    f"  + {event.get('name')}  ({event.get('mime_type')}, "
-                    f"{format_size(int(event.get('size', 0)))})  {event.get('path')}",
+                    f"  + {event['name']}  ({event['mime_type']}, "
+                    f"{format_size(event['size'])})  {event['path']}",
                     style="magenta",
                 )
             )
-        elif kind == "session_restored":
-            self._note("sandbox", str(event.get("message", "session restored")), "dim")
+        elif event["type"] == "session_restored":
+            self._note("sandbox", event["message"], "dim")
+        elif event["type"] == "vote":
+            said = f"votes {event['key']}" if event["key"] is not None else "abstains (no result)"
+            self._note("vote", f"sample {event['sample']} {said}", "cyan")
+        elif event["type"] == "verdict":
+            self._on_verdict(event)
+
+    def _on_verdict(self, verdict: Verdict) -> None:
+        """The reviewer's decision on a cell: the plan's footer and one line of the log."""
+        decision, notes = verdict["decision"], verdict["notes"]
+        if decision == "done":
+            self._mark_current("done")
+            self._note("reviewer", "done: the output answers the task", "green")
+        elif decision == "next_step":
+            self._mark_current("done")
+            self._note("reviewer", f"step {verdict['step']} done", "green")
+        elif decision == "repair":
+            self._note("reviewer", f"repair: {notes or 'fix the error'}", "yellow")
+        elif decision == "rerun_winner":
+            self._note("reviewer", f"{notes}: running the winning program again", "cyan")
+        elif decision == "replan":
+            self._mark_current("failed")
+            self._note("reviewer", f"new plan: {notes}", "yellow")
+        # "stop": the run's status update shows the reason (it may come from any node).
 
     # -- output --------------------------------------------------------------------------------
 

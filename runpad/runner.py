@@ -21,14 +21,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command, StreamMode
 
 from runpad.agents.session import thread_dir
+from runpad.context import Context
 from runpad.errors import ConfigurationError, MissingDependencyError
+from runpad.events import ApprovalRequest
 from runpad.graphs import AnalysisInput, build_analysis_graph
 from runpad.models import describe_model
 from runpad.report import write_run_files
@@ -37,9 +39,9 @@ from runpad.state import (
     ApprovalDecision,
     ArtifactRef,
     CellRecord,
-    Context,
     Finding,
     PlanStep,
+    RunStatus,
     Verdict,
 )
 
@@ -58,7 +60,6 @@ __all__ = [
     "run",
 ]
 
-RunStatus = Literal["answered", "stopped", "rejected", "failed", "awaiting_approval"]
 EventHandler = Callable[[str, Any], Awaitable[None] | None]
 """Called with (stream mode, chunk) for every "tasks" (a node starts or ends), "updates"
 (a node's state update) and "custom" (cell output, artifacts, restores) stream event."""
@@ -80,7 +81,7 @@ class RunResult:
     cells: list[CellRecord] = field(default_factory=list)
     artifacts: list[ArtifactRef] = field(default_factory=list)
     tokens: int = 0
-    pending_approval: dict[str, Any] | None = None
+    pending_approval: ApprovalRequest | None = None
     task: str = ""
     files: list[str] = field(default_factory=list)
     output_dir: str | None = None
@@ -269,8 +270,7 @@ async def _drive(
             snapshot = await graph.aget_state(config)
     finally:
         if owns_context:
-            await context.sandbox_manager.aclose()
-            await asyncio.to_thread(context.close_databases)
+            await context.aclose()
     values = cast(AnalysisState, snapshot.values)
     result = _result(thread_id, values, snapshot, str(thread_dir(context, thread_id)))
     result = dataclasses.replace(result, model=_describe_models(context), sandbox=context.sandbox)

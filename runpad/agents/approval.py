@@ -11,8 +11,10 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
+from runpad.context import Context
 from runpad.errors import ConfigurationError
-from runpad.state import AnalysisState, ApprovalDecision, Context
+from runpad.events import ApprovalRequest
+from runpad.state import AnalysisState, ApprovalDecision
 
 __all__ = ["approve_cell", "normalize_decision"]
 
@@ -42,13 +44,13 @@ async def approve_cell(
     step_index = state.get("step_index", 0)
     decision = normalize_decision(
         interrupt(
-            {
-                "type": "approval",
-                "code": draft["code"],
-                "language": draft["language"],
-                "step": step_index + 1,
-                "description": state["plan"][step_index]["description"],
-            }
+            ApprovalRequest(
+                type="approval",
+                code=draft["code"],
+                language=draft["language"],
+                step=step_index + 1,
+                description=state["plan"][step_index]["description"],
+            )
         )
     )
     if decision["action"] == "approve":

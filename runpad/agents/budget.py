@@ -7,7 +7,8 @@ from typing import Any
 
 from langgraph.types import Command
 
-from runpad.state import AnalysisState, RunLimits
+from runpad.context import RunLimits
+from runpad.state import AnalysisState
 
 __all__ = ["exhausted_budget", "give_up_on_step", "stop"]
 

@@ -18,7 +18,8 @@ from pyflakes import checker as pyflakes_checker
 from pyflakes import messages as pyflakes_messages
 
 from runpad.agents.voting import give_up_on_try
-from runpad.state import AnalysisState, Context
+from runpad.context import Context
+from runpad.state import AnalysisState
 
 __all__ = ["check_cell", "defined_names", "mask_ipython_syntax", "static_findings"]
 

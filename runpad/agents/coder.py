@@ -25,8 +25,9 @@ from runpad.agents.voting import (
     sample_index,
     tally,
 )
+from runpad.context import Context
 from runpad.prompts import render_prompt
-from runpad.state import AnalysisState, CellRecord, Context, Finding, PlanStep
+from runpad.state import AnalysisState, CellLanguage, CellRecord, Finding, PlanStep
 
 __all__ = ["PROMPT_CELLS", "PROMPT_FINDINGS", "cell_language", "last_error_text", "write_cell"]
 
@@ -37,7 +38,7 @@ PROMPT_FINDINGS = 4
 """How many of the latest findings (searches, documentation lookups) the coder sees."""
 
 
-def cell_language(step: PlanStep, context: Context) -> str:
+def cell_language(step: PlanStep, context: Context) -> CellLanguage:
     """The language of the cell a step needs: sql (given databases), dot, else python."""
     if step["kind"] == "sql" and context.databases:
         return "sql"

@@ -24,9 +24,11 @@ from langgraph.runtime import Runtime
 from langgraph.types import StreamWriter
 
 from runpad.agents.session import current_thread_id, thread_dir, thread_session
+from runpad.context import Context
+from runpad.events import ArtifactSaved, CellOutput, CellStarted
 from runpad.sandbox.base import Sandbox
 from runpad.sandbox.results import Execution, OutputChunk
-from runpad.state import AnalysisState, ArtifactRef, CellDraft, CellRecord, Context, ErrorInfo
+from runpad.state import AnalysisState, ArtifactRef, CellDraft, CellLanguage, CellRecord, ErrorInfo
 from runpad.tools.dot import render_dot
 from runpad.tools.sql import SqlResult, format_sql_result
 
@@ -67,7 +69,7 @@ async def execute_cell(state: AnalysisState, runtime: Runtime[Context]) -> dict[
     draft = state["draft"]
     assert draft is not None
     index = len(state.get("cells", [])) + 1
-    writer({"type": "cell", "index": index, "language": draft["language"], "code": draft["code"]})
+    writer(CellStarted(type="cell", index=index, language=draft["language"], code=draft["code"]))
     if draft["language"] == "sql":
         record = await _run_sql(draft, state, context, writer, index)
     else:
@@ -81,12 +83,12 @@ async def _run_in_sandbox(
     sandbox = await thread_session(state, context, writer)
 
     def forward(chunk: OutputChunk) -> None:
-        writer({"type": chunk.stream, "cell": index, "text": chunk.text})
+        writer(CellOutput(type=chunk.stream, cell=index, text=chunk.text))
 
     if draft["language"] == "dot":
         execution = await render_dot(sandbox, draft["code"], f"diagram-{index}")
         if execution.stdout:
-            writer({"type": "stdout", "cell": index, "text": execution.stdout})
+            writer(CellOutput(type="stdout", cell=index, text=execution.stdout))
     else:
         execution = await sandbox.run(
             draft["code"],
@@ -96,7 +98,7 @@ async def _run_in_sandbox(
     directory = thread_dir(context, current_thread_id()) / "artifacts" / f"cell-{index}"
     artifacts = await _store_artifacts(sandbox, execution, directory, index)
     for artifact in artifacts:
-        writer({"type": "artifact", "cell": index, **artifact})
+        writer(ArtifactSaved(type="artifact", **artifact))
     return cell_record(execution, draft["code"], draft["language"], state, index, artifacts)
 
 
@@ -118,9 +120,9 @@ async def _run_sql(
     if result.ok and result.columns:
         artifacts = [await _store_sql_result(result, state, context, index)]
         text += f"\nThe whole result is in {artifacts[0]['name']} in the working directory."
-    writer({"type": "stdout" if result.ok else "stderr", "cell": index, "text": text + "\n"})
+    writer(CellOutput(type="stdout" if result.ok else "stderr", cell=index, text=text + "\n"))
     for artifact in artifacts:
-        writer({"type": "artifact", "cell": index, **artifact})
+        writer(ArtifactSaved(type="artifact", **artifact))
     return _sql_record(draft, state, index, result, text, artifacts)
 
 
@@ -182,7 +184,7 @@ def _sql_record(
 def cell_record(
     execution: Execution,
     code: str,
-    language: str,
+    language: CellLanguage,
     state: AnalysisState,
     index: int,
     artifacts: list[ArtifactRef],

@@ -8,11 +8,12 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from runpad.context import Context
 from runpad.models.function import estimate_tokens
 from runpad.models.replay import ReplayChatModel
 from runpad.models.sampling import sampling_model
 from runpad.prompts import render_prompt
-from runpad.state import AnalysisState, Context, Role
+from runpad.state import AnalysisState, Role
 
 __all__ = ["ModelReply", "ask"]
 

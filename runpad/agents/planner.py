@@ -10,8 +10,9 @@ from langgraph.types import Command
 from runpad.agents.llm import ask
 from runpad.agents.parsing import parse_plan
 from runpad.agents.steps import step_node
+from runpad.context import Context
 from runpad.prompts import render_prompt
-from runpad.state import AnalysisState, Context
+from runpad.state import AnalysisState
 
 __all__ = ["database_dialects", "file_names", "plan_task"]
 

@@ -7,8 +7,9 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from runpad.agents.llm import ask
+from runpad.context import Context
 from runpad.prompts import render_prompt
-from runpad.state import AnalysisState, Context
+from runpad.state import AnalysisState
 
 __all__ = ["report"]
 

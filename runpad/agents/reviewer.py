@@ -7,7 +7,7 @@ the first time, the same failure twice); only a cell that passes them costs a mo
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command
@@ -16,7 +16,7 @@ from runpad.agents.budget import give_up_on_step
 from runpad.agents.llm import ask
 from runpad.agents.parsing import parse_verdict
 from runpad.agents.searcher import lookup_targets
-from runpad.agents.steps import advance
+from runpad.agents.steps import advance, decided, failed_for_good
 from runpad.agents.voting import (
     cell_output,
     finish_sample,
@@ -24,8 +24,9 @@ from runpad.agents.voting import (
     sample_cells,
     winner_rerun_done,
 )
+from runpad.context import Context
 from runpad.prompts import render_prompt
-from runpad.state import AnalysisState, CellRecord, Context, Verdict, VerdictDecision
+from runpad.state import AnalysisState, CellRecord
 
 __all__ = ["deterministic_findings", "review_cell"]
 
@@ -64,43 +65,6 @@ Next = Literal["coder", "searcher", "planner", "executor", "reporter"]
 
 
 async def review_cell(state: AnalysisState, runtime: Runtime[Context]) -> Command[Next]:
-    """Judge the last cell and say where the run goes next; the decision is recorded as a
-    `Verdict` in the state, for the reports."""
-    command = await _judge(state, runtime)
-    verdict = _verdict(state, command)
-    update = command.update if isinstance(command.update, dict) else {}
-    return Command(goto=command.goto, update={**update, "verdicts": [verdict]})
-
-
-def _verdict(state: AnalysisState, command: Command[Next]) -> Verdict:
-    """Read the decision back from the command, so every path of `_judge` is recorded."""
-    cell = state["cells"][-1]
-    update: dict[str, Any] = command.update if isinstance(command.update, dict) else {}
-    decision: VerdictDecision
-    notes = ""
-    if votes := update.get("votes"):
-        vote = votes[-1]
-        said = f"votes {vote['key']}" if vote["key"] is not None else "abstains (no result)"
-        notes = f"sample {vote['sample'] + 1} {said}"
-    if update.get("status") == "stopped":
-        decision, notes = "stop", str(update.get("stop_reason") or "")
-    elif "replans" in update:
-        decision, notes = "replan", str((update.get("failure_notes") or [""])[-1])
-    elif command.goto == "reporter":
-        decision = "done"
-    elif command.goto == "executor":
-        decision, notes = "rerun", "the winning program runs again"
-    elif update.get("attempt", 0) > state.get("attempt", 0):
-        decision = "repair"
-        notes = str(update.get("feedback") or _error_line(cell))
-    elif votes:
-        decision = "vote"
-    else:
-        decision = "next"
-    return Verdict(cell=cell["index"], decision=decision, notes=notes)
-
-
-async def _judge(state: AnalysisState, runtime: Runtime[Context]) -> Command[Next]:
     context = runtime.context
     limits = context.limits
     cells = state["cells"]
@@ -111,26 +75,33 @@ async def _judge(state: AnalysisState, runtime: Runtime[Context]) -> Command[Nex
     if is_voting(state, context):
         return _review_sample(state, context, cell)
 
+    def give_up(why: str, **update: object) -> Command[Next]:
+        command = give_up_on_step(state, limits, why, **update)
+        return decided(state, failed_for_good(command), command, why)
+
     def repair(notes: str | None, **update: object) -> Command[Next]:
         if attempt >= limits.max_attempts_per_step:
             detail = notes or _error_line(cell)
             why = f"Step {step_index + 1} failed {attempt} times; the last problem: {detail}"
-            return give_up_on_step(state, limits, why, attempt=attempt, **update)
+            return give_up(why, attempt=attempt, **update)
         # A wrong attribute or call: the searcher looks the API up before the coder repairs.
         goto: Next = "searcher" if lookup_targets(state) else "coder"
-        return Command(goto=goto, update={**update, "attempt": attempt, "feedback": notes})
+        command: Command[Next] = Command(
+            goto=goto, update={**update, "attempt": attempt, "feedback": notes}
+        )
+        return decided(state, "repair", command, notes or _error_line(cell))
 
     if not cell["ok"]:
         if _same_failure(cell, previous):
             why = f"The same failure happened twice in step {step_index + 1}: {_error_line(cell)}."
-            return give_up_on_step(state, limits, why, attempt=attempt)
+            return give_up(why, attempt=attempt)
         return repair(None)
     if finding := deterministic_findings(cell, previous):
         return repair(finding)
     if _same_success(cell, previous):
         # The coder re-sent a cell that already worked: asking again cannot change its
         # output, so the step is as done as it will get.
-        return advance(state, {})
+        return decided(state, "next_step", advance(state, {}))
 
     prompt = render_prompt(
         "reviewer",
@@ -143,16 +114,17 @@ async def _judge(state: AnalysisState, runtime: Runtime[Context]) -> Command[Nex
     reply = await ask("reviewer", prompt, state, context)
     verdict = parse_verdict(reply.text)
     if verdict.action == "done":
-        return Command(
+        command = Command(
             goto="reporter",
             update={**reply.update, "answer": verdict.answer, "status": "running"},
         )
+        return decided(state, "done", command)
     if verdict.action == "repair":
         return repair(verdict.notes or "The reviewer asked for a fix.", **reply.update)
     if verdict.action == "replan":
         why = verdict.notes or f"The reviewer found the plan unworkable at step {step_index + 1}."
-        return give_up_on_step(state, limits, why, **reply.update)
-    return advance(state, reply.update)
+        return give_up(why, **reply.update)
+    return decided(state, "next_step", advance(state, reply.update))
 
 
 def _review_sample(state: AnalysisState, context: Context, cell: CellRecord) -> Command[Next]:
@@ -161,9 +133,11 @@ def _review_sample(state: AnalysisState, context: Context, cell: CellRecord) -> 
     step_index = state.get("step_index", 0)
     if winner_rerun_done(state, context):
         if cell["ok"]:
-            return advance(state, {})
+            return decided(state, "next_step", advance(state, {}))
         why = f"The winning program of step {step_index + 1} failed when run again: "
-        return give_up_on_step(state, context.limits, why + _error_line(cell))
+        why += _error_line(cell)
+        command = give_up_on_step(state, context.limits, why)
+        return decided(state, failed_for_good(command), command, why)
     own = [c for c in sample_cells(state) if c["step"] == step_index]
     previous = own[-2] if len(own) > 1 else None
     problem = deterministic_findings(cell, previous) if cell["ok"] else _error_line(cell)
@@ -173,7 +147,8 @@ def _review_sample(state: AnalysisState, context: Context, cell: CellRecord) -> 
     if attempt >= context.limits.max_attempts_per_step or _same_failure(cell, previous):
         return finish_sample(state, context, None, attempt=attempt)
     feedback = problem if cell["ok"] else None  # an error reaches the coder as last_error
-    return Command(goto="coder", update={"attempt": attempt, "feedback": feedback})
+    command = Command(goto="coder", update={"attempt": attempt, "feedback": feedback})
+    return decided(state, "repair", command, problem)
 
 
 def _same_success(cell: CellRecord, previous: CellRecord | None) -> bool:

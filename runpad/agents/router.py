@@ -11,8 +11,9 @@ from langgraph.types import Command
 from runpad.agents.llm import ask
 from runpad.agents.parsing import parse_route
 from runpad.agents.planner import file_names
+from runpad.context import Context
 from runpad.prompts import render_prompt
-from runpad.state import AnalysisState, Context
+from runpad.state import AnalysisState
 
 __all__ = ["route_task"]
 

@@ -22,7 +22,9 @@ from langgraph.types import Command, StreamWriter
 from runpad.agents.budget import exhausted_budget, stop
 from runpad.agents.session import thread_session
 from runpad.agents.steps import advance
-from runpad.state import AnalysisState, Context, Finding, PlanStep
+from runpad.context import Context
+from runpad.events import DocsLookup, FindingMade, SearchStarted
+from runpad.state import AnalysisState, Finding, PlanStep
 from runpad.tools.docs import format_docs, lookup_docs, names_from_error, names_from_text
 from runpad.tools.search import format_search, search_web
 
@@ -92,30 +94,30 @@ async def search_or_look_up(
                 "`pandas.DataFrame.merge`.",
                 ok=False,
             )
-            writer({"type": "finding", **finding})
+            writer(FindingMade(type="finding", **finding))
     return advance(state, {"findings": [finding]})
 
 
 async def _search(query: str, step: int, context: Context, writer: StreamWriter) -> Finding:
-    writer({"type": "search", "step": step + 1, "query": query})
+    writer(SearchStarted(type="search", step=step + 1, query=query))
     outcome = await search_web(
         query, timeout=context.search_timeout, provider=context.search, max_results=5
     )
     finding = _finding(step, "search", query, format_search(outcome), ok=outcome.ok)
-    writer({"type": "finding", **finding})
+    writer(FindingMade(type="finding", **finding))
     return finding
 
 
 async def _look_up(
     names: list[str], step: int, state: AnalysisState, context: Context, writer: StreamWriter
 ) -> Finding:
-    writer({"type": "docs", "step": step + 1, "names": names})
+    writer(DocsLookup(type="docs", step=step + 1, names=names))
     sandbox = await thread_session(state, context, writer)
     entries = await lookup_docs(sandbox, names)
     ok = any(entry.found for entry in entries)
     text = format_docs(entries, FINDING_CHARS)
     finding = _finding(step, "docs", ", ".join(names), text, ok=ok)
-    writer({"type": "finding", **finding})
+    writer(FindingMade(type="finding", **finding))
     return finding
 
 

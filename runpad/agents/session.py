@@ -15,9 +15,11 @@ from pathlib import Path
 from langgraph.config import get_config
 from langgraph.types import StreamWriter
 
+from runpad.context import Context
+from runpad.events import SessionRestored
 from runpad.sandbox.base import Sandbox
 from runpad.sandbox.results import Language
-from runpad.state import AnalysisState, Context
+from runpad.state import AnalysisState
 
 __all__ = ["REPLAYED_LANGUAGES", "current_thread_id", "thread_dir", "thread_session"]
 
@@ -65,11 +67,11 @@ async def _prepare_session(sandbox: Sandbox, state: AnalysisState, writer: Strea
         replayed = await sandbox.run(cell["code"], language=language)
         failed_again += not replayed.ok
     writer(
-        {
-            "type": "session_restored",
-            "replayed": len(succeeded),
-            "failed": failed_again,
-            "message": f"Sandbox session restored: replayed {len(succeeded)} earlier cell(s)"
+        SessionRestored(
+            type="session_restored",
+            replayed=len(succeeded),
+            failed=failed_again,
+            message=f"Sandbox session restored: replayed {len(succeeded)} earlier cell(s)"
             + (f", {failed_again} of which failed this time" if failed_again else ""),
-        }
+        )
     )

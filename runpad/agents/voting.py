@@ -21,12 +21,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from langgraph.config import get_stream_writer
 from langgraph.types import Command
 
 from runpad.agents.budget import give_up_on_step
-from runpad.agents.steps import advance
+from runpad.agents.steps import advance, decided, failed_for_good
 from runpad.answers import answer_key
-from runpad.state import AnalysisState, CellRecord, Context, Vote
+from runpad.context import Context
+from runpad.events import VoteCast
+from runpad.state import AnalysisState, CellRecord, Vote
 
 __all__ = [
     "cell_output",
@@ -87,10 +90,13 @@ def finish_sample(
     count once every sample is in."""
     key = answer_key(cell_output(cell)) if cell is not None and cell["ok"] else None
     last_cell = cell["index"] if cell is not None else _last_cell_of_sample(state)
-    votes = [
-        *state.get("votes", []),
-        Vote(sample=sample_index(state), cell=last_cell, key=key),
-    ]
+    vote = Vote(sample=sample_index(state), cell=last_cell, key=key)
+    votes = [*state.get("votes", []), vote]
+    get_stream_writer()(
+        VoteCast(
+            type="vote", step=state.get("step_index", 0) + 1, sample=vote["sample"] + 1, key=key
+        )
+    )
     if len(votes) < context.samples:
         return Command(
             goto="coder",
@@ -110,21 +116,24 @@ def count_votes(
             f"None of the {len(votes)} programs sampled for step {step_index + 1} ran "
             "and printed a result."
         )
-        return give_up_on_step(state, context.limits, why, **update, votes=[])
+        command = give_up_on_step(state, context.limits, why, **update, votes=[])
+        return decided(state, failed_for_good(command), command, why)
     assert winner["cell"] is not None  # a vote with a key ran a cell
     cells = state.get("cells", [])
     winning_cell = next(cell for cell in cells if cell["index"] == winner["cell"])
     update = {**update, "votes": votes, "feedback": None}
     if step_index + 1 >= len(state["plan"]):
         answer = cell_output(winning_cell)
-        return Command(goto="reporter", update={**update, "answer": answer})
+        command = Command(goto="reporter", update={**update, "answer": answer})
+        return decided(state, "done", command, f"the vote chose {winner['key']}")
     last_vote = next((vote for vote in votes if vote["cell"] == cells[-1]["index"]), None)
     if last_vote is None or last_vote["key"] != winner["key"]:
         # The last program to run printed another answer, and its variables are the
         # session's now: run the winner again.
         draft = {"code": winning_cell["code"], "language": winning_cell["language"]}
-        return Command(goto="executor", update={**update, "draft": draft})
-    return advance(state, update)
+        command = Command(goto="executor", update={**update, "draft": draft})
+        return decided(state, "rerun_winner", command, f"the vote chose {winner['key']}")
+    return decided(state, "next_step", advance(state, update), f"the vote chose {winner['key']}")
 
 
 def winner_rerun_done(state: AnalysisState, context: Context) -> bool:
@@ -137,7 +146,8 @@ def give_up_on_try(state: AnalysisState, context: Context, why: str, **update: A
     starts; otherwise the step failed (`give_up_on_step`)."""
     if is_voting(state, context):
         return finish_sample(state, context, None, **update)
-    return give_up_on_step(state, context.limits, why, **update)
+    command = give_up_on_step(state, context.limits, why, **update)
+    return decided(state, failed_for_good(command), command, why)
 
 
 def _last_cell_of_sample(state: AnalysisState) -> int | None:

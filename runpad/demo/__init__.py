@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from runpad.state import RunLimits
+from runpad.context import RunLimits
 
 __all__ = ["DEMO_LIMITS", "DEMO_TASKS", "DemoTask", "sales_csv"]
 

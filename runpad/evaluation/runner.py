@@ -38,6 +38,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from runpad import __version__
 from runpad.agents.parsing import extract_code
 from runpad.agents.voting import cell_output
+from runpad.context import Context, RunLimits
 from runpad.errors import ConfigurationError, SandboxStartError
 from runpad.evaluation.checkers import Check, result_sets_match, run_sqlite
 from runpad.evaluation.report import EvalReport, Mode, TaskResult, markdown_table, summarize
@@ -55,7 +56,7 @@ from runpad.runner import RunResult, arun, open_checkpointer
 from runpad.sandbox.factory import open_sandbox
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.manager import SandboxManager
-from runpad.state import CellRecord, Context, RunLimits
+from runpad.state import CellRecord
 
 __all__ = [
     "EVAL_LIMITS",
@@ -356,9 +357,7 @@ async def _outcome(
         )
     finally:
         await manager.discard(thread_id)
-        # A Context we made owns its database engines (the SQL tool's), if any.
-        if closer := getattr(context, "close_databases", None):
-            await asyncio.to_thread(closer)
+        await context.aclose()  # its database engines; the shared manager stays open
     return _from_run(suite, run)
 
 

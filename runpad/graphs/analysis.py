@@ -34,7 +34,9 @@ from runpad.agents import (
     search_or_look_up,
     write_cell,
 )
-from runpad.state import AnalysisState, Context
+from runpad.context import Context
+from runpad.graphs.sync import with_sync_nodes
+from runpad.state import AnalysisState
 
 __all__ = ["AnalysisInput", "build_analysis_graph"]
 
@@ -48,6 +50,10 @@ class AnalysisInput(TypedDict, total=False):
 
 def build_analysis_graph() -> StateGraph[AnalysisState, Context, AnalysisInput, AnalysisState]:
     """The uncompiled analysis graph; compile it with the checkpointer of your choice.
+
+    Its nodes are coroutines with a synchronous twin each (`runpad.graphs.sync`), so the
+    compiled graph works from async callers (`ainvoke`, `astream`) and sync ones (`invoke`,
+    `stream`, a sync LangChain chain) alike.
 
     Example:
         ```python
@@ -74,4 +80,4 @@ def build_analysis_graph() -> StateGraph[AnalysisState, Context, AnalysisInput, 
     graph.add_edge(START, "router")
     graph.add_edge("executor", "reviewer")
     graph.add_edge("reporter", END)
-    return graph
+    return with_sync_nodes(graph)

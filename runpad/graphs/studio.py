@@ -14,16 +14,15 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 
 from langgraph.graph.state import CompiledStateGraph
 
+from runpad.context import Context
 from runpad.graphs.analysis import AnalysisInput, build_analysis_graph
-from runpad.sandbox.base import Sandbox
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.manager import SandboxManager
-from runpad.state import AnalysisState, Context
+from runpad.state import AnalysisState
 
 __all__ = ["IDLE_SECONDS", "StudioContext", "build_studio_graph", "graph"]
 
@@ -32,55 +31,26 @@ IDLE_SECONDS = 600.0
 rebuilds it: the executor replays the cells that worked)."""
 
 
-class IdleClosingSandboxManager(SandboxManager):
-    """A SandboxManager that closes the sessions of threads idle for `idle_seconds`.
-
-    The check runs whenever a session is asked for, so an idle server holds its sessions
-    until the next cell; every session also ends with the server's process (bubblewrap's
-    --die-with-parent).
-    """
-
-    def __init__(
-        self, backend: str, *, limits: Limits | None = None, idle_seconds: float = IDLE_SECONDS
-    ) -> None:
-        super().__init__(backend, limits=limits)
-        self.idle_seconds = idle_seconds
-        self._last_used: dict[str, float] = {}
-
-    async def session(self, thread_id: str) -> tuple[Sandbox, bool]:
-        now = time.monotonic()
-        idle = [
-            thread
-            for thread, used in self._last_used.items()
-            if thread != thread_id and now - used > self.idle_seconds
-        ]
-        for thread in idle:
-            del self._last_used[thread]
-            await self.discard(thread)
-        self._last_used[thread_id] = now
-        return await super().session(thread_id)
-
-
 # The server makes a new Context for every run (from the run's JSON settings), but a
 # thread's sandbox session must outlive its runs: a run that stops at an approval is resumed
 # by another run, and the kernel's variables should still be there. So the sessions live in
 # one manager per (backend, limits) for the whole server process. All runs of `langgraph
 # dev` share its event loop, which the sessions are bound to.
-_MANAGERS: dict[tuple[str, Limits], IdleClosingSandboxManager] = {}
+_MANAGERS: dict[tuple[str, Limits], SandboxManager] = {}
 
 
-def _shared_manager(backend: str, limits: Limits) -> IdleClosingSandboxManager:
+def _shared_manager(backend: str, limits: Limits) -> SandboxManager:
     key = (backend, limits)
     manager = _MANAGERS.get(key)
     if manager is None:
-        manager = _MANAGERS[key] = IdleClosingSandboxManager(backend, limits=limits)
+        manager = _MANAGERS[key] = SandboxManager(backend, limits=limits, idle_seconds=IDLE_SECONDS)
     return manager
 
 
 @dataclass(frozen=True)
 class StudioContext(Context):
     """The run Context under the LangGraph server: the same settings, with the sandbox
-    sessions kept per thread across runs (see `IdleClosingSandboxManager`)."""
+    sessions kept per thread across runs, closed after `IDLE_SECONDS` without a cell."""
 
     def __post_init__(self) -> None:
         if self.sandboxes is None:

@@ -3,9 +3,10 @@
 runpad's nodes are coroutines: they wait on models and sandboxes without holding a thread.
 LangGraph runs a node in a synchronous call (`graph.invoke`, a sync LangChain chain) only
 when the node has a synchronous function too. `with_sync_nodes` gives every coroutine node
-one, the way LangGraph's own prebuilt agents pair `call_model` with `acall_model`: the sync
-version runs the coroutine on runpad's sync event loop, a daemon thread shared by the
-process, and waits for it. The async methods (`ainvoke`, `astream`, `astream_events`,
+one (`build_analysis_graph` applies it; apply it to graphs of your own), the way LangGraph's
+own prebuilt agents pair `call_model` with `acall_model`: the sync version runs the
+coroutine on runpad's sync event loop, a daemon thread shared by the process, and waits for
+it. The async methods (`ainvoke`, `astream`, `astream_events`,
 `abatch`) keep calling the coroutines directly.
 
 The sync loop is one for the whole process because a sandbox session belongs to the event
@@ -33,8 +34,8 @@ from typing import Any, TypeVar
 from langgraph._internal._runnable import RunnableCallable
 from langgraph.graph import StateGraph
 
+from runpad.context import Context
 from runpad.sandbox.sync import EventLoopThread
-from runpad.state import Context
 
 __all__ = ["close_sync_sessions", "run_on_sync_loop", "with_sync_nodes"]
 
@@ -63,8 +64,8 @@ def run_on_sync_loop(coroutine: Coroutine[Any, Any, _T]) -> _T:
 
 
 def close_sync_sessions(context: Context) -> None:
-    """Close the sandbox sessions that sync graph calls opened for `context`."""
-    run_on_sync_loop(context.sandbox_manager.aclose())
+    """Close what sync graph calls opened for `context` (`Context.aclose` on the sync loop)."""
+    run_on_sync_loop(context.aclose())
 
 
 def with_sync_nodes(builder: _GraphT) -> _GraphT:

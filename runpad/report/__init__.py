@@ -156,8 +156,8 @@ def render_markdown(result: RunResult, directory: str | Path | None = None) -> s
         lines += [
             "## Waiting for approval",
             "",
-            f"```{result.pending_approval.get('language', 'python')}",
-            str(result.pending_approval.get("code", "")).rstrip(),
+            f"```{result.pending_approval['language']}",
+            result.pending_approval["code"].rstrip(),
             "```",
             "",
         ]
@@ -196,13 +196,12 @@ def _duration(seconds: float) -> str:
 
 
 _VERDICT_WORDS = {
-    "next": "step done",
+    "next_step": "step done",
     "done": "done",
     "repair": "repair",
     "replan": "new plan",
     "stop": "stopped",
-    "vote": "vote",
-    "rerun": "re-run",
+    "rerun_winner": "re-run the vote's winner",
 }
 
 

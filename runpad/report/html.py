@@ -308,7 +308,7 @@ def _steps(result: RunResult) -> list[_Step]:
     for number, step in enumerate(result.plan):
         own = [cell for cell in cells if cell["step"] == number]
         state: StepState
-        if any(judged.get(cell["index"]) in ("next", "done") for cell in own):
+        if any(judged.get(cell["index"]) in ("next_step", "done") for cell in own):
             state = "done"
         elif result.status == "answered":
             state = "done" if own or number in found else "not needed"

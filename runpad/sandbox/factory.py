@@ -7,10 +7,23 @@ from typing import Any
 from runpad.errors import ConfigurationError
 from runpad.sandbox.base import Sandbox
 
-__all__ = ["BACKENDS", "open_sandbox"]
+__all__ = ["BACKENDS", "check_backend", "open_sandbox"]
 
-BACKENDS: tuple[str, ...] = ("local", "unsafe-local", "docker", "e2b", "fake")
-"""Backend names `open_sandbox` accepts."""
+BACKENDS: tuple[str, ...] = ("local", "unsafe-local", "docker", "e2b")
+"""The backends a user may choose (the CLI, Studio's form and the docs list these)."""
+
+_TEST_BACKENDS: tuple[str, ...] = ("fake",)
+# "fake" runs model code in the host process with no isolation at all: runpad's own tests
+# use it to script what cells return. `open_sandbox` and `Context` accept it; nothing offers it.
+
+
+def check_backend(backend: str) -> str:
+    """`backend`, when `open_sandbox` knows it; else a ConfigurationError listing the choices."""
+    if backend not in BACKENDS and backend not in _TEST_BACKENDS:
+        raise ConfigurationError(
+            f"Unknown sandbox backend {backend!r}; choose one of: {', '.join(BACKENDS)}."
+        )
+    return backend
 
 
 def open_sandbox(backend: str = "local", **options: Any) -> Sandbox:
@@ -22,6 +35,7 @@ def open_sandbox(backend: str = "local", **options: Any) -> Sandbox:
             print((await sandbox.run("2 + 2")).text)
         ```
     """
+    check_backend(backend)
     if backend == "local":
         from runpad.sandbox.local import LocalSandbox
 
@@ -38,10 +52,6 @@ def open_sandbox(backend: str = "local", **options: Any) -> Sandbox:
         from runpad.sandbox.e2b import E2BSandbox
 
         return E2BSandbox(**options)
-    if backend == "fake":
-        from runpad.sandbox.fake import FakeSandbox
+    from runpad.sandbox.fake import FakeSandbox
 
-        return FakeSandbox(**options)
-    raise ConfigurationError(
-        f"Unknown sandbox backend {backend!r}; choose one of: {', '.join(BACKENDS)}."
-    )
+    return FakeSandbox(**options)

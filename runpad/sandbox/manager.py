@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from runpad.sandbox.base import Sandbox
@@ -19,6 +20,11 @@ class SandboxManager:
     the manager has no session for the thread, `session()` says it is fresh, and the
     executor rebuilds the kernel state from the checkpointed cells.
 
+    With `idle_seconds`, a long-lived process (a server) closes the sessions of threads that
+    ran nothing for that long. The check runs whenever a session is asked for, so an idle
+    server holds its sessions until the next request; a closed thread's next cell gets a
+    fresh session, rebuilt like after a restart.
+
     Example:
         ```python
         manager = SandboxManager("local")
@@ -34,14 +40,20 @@ class SandboxManager:
         *,
         limits: Limits | None = None,
         factory: Callable[[], Sandbox] | None = None,
+        idle_seconds: float | None = None,
     ) -> None:
         self.backend = backend
+        self.idle_seconds = idle_seconds
         self._factory = factory or (lambda: open_sandbox(backend, limits=limits))
         self._sessions: dict[str, Sandbox] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._last_used: dict[str, float] = {}
 
     async def session(self, thread_id: str) -> tuple[Sandbox, bool]:
         """The thread's running session, and whether it was started just now."""
+        if self.idle_seconds is not None:
+            await self._close_idle(except_thread=thread_id)
+            self._last_used[thread_id] = time.monotonic()
         lock = self._locks.setdefault(thread_id, asyncio.Lock())
         async with lock:
             sandbox = self._sessions.get(thread_id)
@@ -56,8 +68,20 @@ class SandboxManager:
         sandbox = self._sessions.get(thread_id)
         return sandbox is not None and sandbox.is_running
 
+    async def _close_idle(self, *, except_thread: str) -> None:
+        assert self.idle_seconds is not None
+        now = time.monotonic()
+        idle = [
+            thread
+            for thread, used in self._last_used.items()
+            if thread != except_thread and now - used > self.idle_seconds
+        ]
+        for thread in idle:
+            await self.discard(thread)
+
     async def discard(self, thread_id: str) -> None:
         """Close the thread's session (its next cell gets a fresh, rebuilt one)."""
+        self._last_used.pop(thread_id, None)
         sandbox = self._sessions.pop(thread_id, None)
         if sandbox is not None:
             await sandbox.close()

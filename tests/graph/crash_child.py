@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runpad.context import Context
 from runpad.runner import aresume, arun
-from runpad.state import Context
 
 
 async def main(command: str, config: dict[str, Any]) -> None:

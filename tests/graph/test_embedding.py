@@ -14,9 +14,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 from typing_extensions import TypedDict
 
+from runpad.context import Context
 from runpad.graphs import build_analysis_graph
 from runpad.graphs.sync import close_sync_sessions, with_sync_nodes
-from runpad.state import Context
 from tests.fixtures.scripted import Script, code
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("require_sandbox")]
@@ -90,7 +90,7 @@ async def test_async_runnable_methods_in_a_chain(context: Context) -> None:
 
 
 def test_sync_invoke_stream_and_batch_in_a_chain(sync_context: Context) -> None:
-    graph = with_sync_nodes(build_analysis_graph()).compile(checkpointer=InMemorySaver())
+    graph = build_analysis_graph().compile(checkpointer=InMemorySaver())
     chain = chain_around(graph, sync_context)
 
     assert chain.invoke("Six times seven?", thread("one")) == "42"
@@ -105,7 +105,7 @@ def test_sync_invoke_stream_and_batch_in_a_chain(sync_context: Context) -> None:
 
 def test_sync_calls_pause_for_approval_and_resume(model: str, tmp_path: Path) -> None:
     context = Context(model=model, run_dir=str(tmp_path / "runs"), approve=True)
-    graph = with_sync_nodes(build_analysis_graph()).compile(checkpointer=InMemorySaver())
+    graph = build_analysis_graph().compile(checkpointer=InMemorySaver())
     try:
         paused = graph.invoke({"task": "Six times seven?"}, thread("t"), context=context)
         (interrupt,) = paused["__interrupt__"]
@@ -120,11 +120,12 @@ def test_sync_calls_pause_for_approval_and_resume(model: str, tmp_path: Path) ->
 
 
 def test_with_sync_nodes_keeps_the_graph_and_is_idempotent() -> None:
-    plain = build_analysis_graph().compile()
-    once = with_sync_nodes(build_analysis_graph())
-    twice = with_sync_nodes(once).compile()
+    built = build_analysis_graph()  # already has its sync twins
+    again = with_sync_nodes(build_analysis_graph())
 
-    assert twice.get_graph().draw_mermaid() == plain.get_graph().draw_mermaid()
+    assert again.compile().get_graph().draw_mermaid() == built.compile().get_graph().draw_mermaid()
+    for name, spec in built.nodes.items():
+        assert getattr(spec.runnable, "func", None) is not None, f"{name} has no sync version"
 
 
 class Ticket(TypedDict, total=False):

@@ -26,12 +26,12 @@ import pytest
 from typer.testing import CliRunner
 
 from runpad.cli import EXIT_OK, EXIT_USAGE, app
+from runpad.context import Context, RunLimits
 from runpad.report import run_files, write_pdf
 from runpad.runner import RunResult, arun
 from runpad.sandbox.factory import open_sandbox
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.manager import SandboxManager
-from runpad.state import Context, RunLimits
 from tests.fixtures.browser import DevTools, artifacts_dir, require_program
 from tests.fixtures.scripted import (
     ONE_STEP,

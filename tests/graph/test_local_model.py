@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from runpad.context import Context, RunLimits
 from runpad.runner import arun
-from runpad.state import Context, RunLimits
 from tests.fixtures.scripted import CountingManager
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]

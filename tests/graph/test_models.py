@@ -80,9 +80,9 @@ def test_prompts_render_strictly_and_can_be_overridden() -> None:
 
 
 def test_the_embedded_model_gets_the_short_prompts() -> None:
+    from runpad.context import Context
     from runpad.models.local import LocalChatModel
     from runpad.prompts import SMALL_MODEL_PROMPTS
-    from runpad.state import Context
 
     scripted = FunctionChatModel(respond=lambda messages: "ok")
     small = Context(model=LocalChatModel(), reviewer_model=scripted, prompts={"router": "Hi"})

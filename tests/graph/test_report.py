@@ -9,9 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from runpad.context import Context
 from runpad.report import execute_notebook, notebook_outputs, run_files
 from runpad.runner import RunResult, aget_run, arun
-from runpad.state import Context
 from tests.fixtures.scripted import CountingManager, Script, code
 
 pytestmark = pytest.mark.sandbox
@@ -159,10 +159,8 @@ async def test_sql_cells_become_markdown_and_their_results_reach_the_rerun(
         run_dir=str(tmp_path / "runs"),
         databases={"shop": f"sqlite:///{shop}"},
     )
-    try:
+    async with context:
         result = await arun("Which region sold most?", context=context)
-    finally:
-        context.close_databases()
     assert result.status == "answered", result.stop_reason
     assert result.output_dir is not None
     notebook = nbformat.read(str(run_files(result.output_dir).notebook), as_version=4)

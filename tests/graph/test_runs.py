@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from runpad.context import Context, RunLimits
 from runpad.runner import aresume, arun
-from runpad.state import Context, RunLimits
 from tests.fixtures.scripted import ONE_STEP, ROUTE_CODE, CountingManager, Script, code, run_task
 
 pytestmark = pytest.mark.sandbox

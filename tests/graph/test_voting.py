@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import BaseMessage
 
+from runpad.context import Context, RunLimits
 from runpad.models import FunctionChatModel
-from runpad.state import Context, RunLimits
 from tests.fixtures.scripted import ONE_STEP, ROUTE_CODE, CountingManager, Script, code, run_task
 
 pytestmark = pytest.mark.sandbox

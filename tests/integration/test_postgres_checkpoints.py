@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from runpad.context import Context
 from runpad.errors import ConfigurationError
 from runpad.runner import aresume, arun
-from runpad.state import Context
 from tests.fixtures.scripted import CountingManager, Script, code
 
 pytestmark = [pytest.mark.integration, pytest.mark.sandbox]

@@ -20,7 +20,7 @@ from runpad.report.html import (
 )
 from runpad.runner import RunResult
 from runpad.sandbox.results import format_size
-from runpad.state import ArtifactRef, CellRecord, PlanStep, Verdict
+from runpad.state import ArtifactRef, CellRecord, Decision, PlanStep, Verdict
 
 
 def cell(index: int, code: str, **fields: Any) -> CellRecord:
@@ -43,6 +43,10 @@ def cell(index: int, code: str, **fields: Any) -> CellRecord:
     }
     record.update(fields)  # type: ignore[typeddict-item]
     return record
+
+
+def verdict(cell: int, decision: Decision, notes: str | None = None, step: int = 1) -> Verdict:
+    return {"type": "verdict", "step": step, "cell": cell, "decision": decision, "notes": notes}
 
 
 def step(description: str, kind: str = "python") -> PlanStep:
@@ -85,7 +89,7 @@ def test_a_run_that_stopped_without_an_answer_says_why_first() -> None:
         ok=False,
         error={"name": "ZeroDivisionError", "value": "division by zero", "traceback": ""},
     )
-    verdicts: list[Verdict] = [{"cell": 1, "decision": "stop", "notes": reason}]
+    verdicts = [verdict(1, "stop", reason)]
     result = run(
         status="stopped",
         answer=None,
@@ -238,10 +242,10 @@ def test_steps_after_a_replan_count_only_the_new_plans_cells() -> None:
         cell(2, "new_first()"),
         cell(3, "new_second()", step=1),
     ]
-    verdicts: list[Verdict] = [
-        {"cell": 1, "decision": "replan", "notes": "the old plan read the wrong file"},
-        {"cell": 2, "decision": "next", "notes": ""},
-        {"cell": 3, "decision": "done", "notes": ""},
+    verdicts = [
+        verdict(1, "replan", "the old plan read the wrong file"),
+        verdict(2, "next_step"),
+        verdict(3, "done", step=2),
     ]
     result = run(
         plan=[step("New first"), step("New second"), step("Unused")], cells=cells, verdicts=verdicts

@@ -3,6 +3,7 @@ read-only defense, layer by layer (every refused write leaves the file byte for 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
 from collections.abc import Iterator
@@ -370,7 +371,7 @@ def test_writes_need_the_opt_in_and_then_commit(shop_path: Path) -> None:
 
 
 def test_the_context_checks_database_urls_before_a_run(shop_path: Path) -> None:
-    from runpad.state import Context
+    from runpad.context import Context
 
     with pytest.raises(ConfigurationError, match="is not a database URL"):
         Context(databases={"shop": "shop.db"})
@@ -381,4 +382,4 @@ def test_the_context_checks_database_urls_before_a_run(shop_path: Path) -> None:
         with pytest.raises(ConfigurationError, match=r"there are: shop"):
             context.database("other")
     finally:
-        context.close_databases()
+        asyncio.run(context.aclose())

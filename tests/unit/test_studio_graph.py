@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runpad.graphs.studio import IdleClosingSandboxManager, StudioContext, close_sessions, graph
-from runpad.state import RunLimits
+from runpad.context import RunLimits
+from runpad.graphs.studio import StudioContext, close_sessions, graph
+from runpad.sandbox.manager import SandboxManager
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,7 +59,7 @@ async def test_settings_from_json_share_one_sandbox_manager_per_backend() -> Non
 
 
 async def test_idle_sessions_are_closed_when_another_is_asked_for() -> None:
-    manager = IdleClosingSandboxManager("fake", idle_seconds=0)
+    manager = SandboxManager("fake", idle_seconds=0)
     try:
         sandbox, fresh = await manager.session("a")
         assert fresh
