@@ -119,6 +119,13 @@ def test_the_run_folder_has_a_self_contained_html_report(sales_run: RunResult) -
         '<span class="kn">import</span><span class="w"> </span><span class="nn">pandas</span>'
         in page
     )
+    # The reviewer's decisions were recorded as they were streamed, one per cell.
+    assert [(v["cell"], v["decision"]) for v in sales_run.verdicts] == [
+        (1, "next_step"),
+        (2, "repair"),
+        (3, "done"),
+    ]
+    assert "reviewer: step done" in page
     # The failed cell, its error and the reviewer's repair; the repair's try.
     assert "Error: KeyError" in page
     assert "reviewer: repair" in page
