@@ -30,6 +30,8 @@ _MAX_TABLES = 50
 """Data frame and SQL result CSVs kept per session; older ones are dropped first."""
 _MAX_TABLE_BYTES = 20_000_000
 """Bytes of CSV kept per session."""
+_FORGET_AFTER = 24 * 3600.0
+"""Seconds after which the record of a session without a sandbox is dropped."""
 
 
 class SessionLimitError(RunpadError):
@@ -247,8 +249,11 @@ class SessionRegistry:
                 record.expired = True
                 record.tables.clear()
                 closed.append(key)
-            elif now - record.last_used > 2 * self.idle_seconds and not record.runs:
-                del self._sessions[key]  # a client long gone: forget its record too
+            elif now - record.last_used > max(2 * self.idle_seconds, _FORGET_AFTER):
+                # A client long gone (an HTTP session that ended without DELETE): forget
+                # its record too. Kept until then so that a client that comes back is told
+                # its session expired.
+                del self._sessions[key]
         return closed
 
     async def _reap_forever(self) -> None:

@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+_MCP_SESSIONS_PER_SANDBOX = 4
 
 
 async def serve_stdio(server: RunpadMcpServer) -> None:
@@ -149,7 +150,10 @@ def build_http_app(server: RunpadMcpServer) -> Starlette:
     manager = StreamableHTTPSessionManager(
         app=server.server,
         session_idle_timeout=settings.idle_seconds,
-        max_sessions=settings.max_sessions,
+        # MCP sessions without a sandbox cost little: allow more of them than sandboxes,
+        # so that a client over the sandbox bound still connects and gets the clear error
+        # of its first tool call, while a flood of connections is still refused.
+        max_sessions=_MCP_SESSIONS_PER_SANDBOX * settings.max_sessions,
     )
 
     async def end_session(session_id: str) -> None:
