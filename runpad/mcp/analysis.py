@@ -218,7 +218,8 @@ class AnalysisService:
 
     async def _earlier_run(self, thread_id: str) -> RunResult | None:
         store = self.settings.checkpoint_store
-        if not store.startswith(("postgres://", "postgresql://")) and not Path(store).is_file():
+        is_postgres = store.startswith(("postgres://", "postgresql://"))
+        if not is_postgres and not await asyncio.to_thread(Path(store).is_file):
             return None  # reading a SQLite store that does not exist would create it
         try:
             return await aget_run(thread_id, checkpointer=store, run_dir=self.settings.run_dir)

@@ -60,8 +60,7 @@ def mcp_command(
     host: Annotated[
         str,
         typer.Option(
-            help="Where --http listens. Anything but loopback needs --token "
-            f"(or ${TOKEN_ENV})."
+            help=f"Where --http listens. Anything but loopback needs --token (or ${TOKEN_ENV})."
         ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="The --http port (0: any free port).")] = 8765,

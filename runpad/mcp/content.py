@@ -26,6 +26,7 @@ __all__ = [
     "ContentBlock",
     "ParsedUri",
     "execution_content",
+    "file_content",
     "file_uri",
     "guess_mime",
     "parse_uri",
@@ -34,7 +35,7 @@ __all__ = [
     "table_uri",
 ]
 
-ContentBlock = types.TextContent | types.ImageContent | types.ResourceLink | types.EmbeddedResource
+ContentBlock = types.ContentBlock
 
 SCHEME = "runpad://"
 RUN_FILES = {

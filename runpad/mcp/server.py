@@ -152,7 +152,9 @@ class ResetSessionArgs(_Arguments):
     pass
 
 
-Handler = Callable[[ServerRequestContext[Any, Any], McpSession, Any], Awaitable[types.CallToolResult]]
+Handler = Callable[
+    [ServerRequestContext[Any, Any], McpSession, Any], Awaitable[types.CallToolResult]
+]
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,9 @@ class RunpadMcpServer:
             files_dir=settings.check_files_dir(),
         )
         self.databases = {
-            name: SqlDatabase(url, name=name, allow_writes=settings.allow_writes, limits=SqlLimits())
+            name: SqlDatabase(
+                url, name=name, allow_writes=settings.allow_writes, limits=SqlLimits()
+            )
             for name, url in settings.databases.items()
         }
         self.analyses = AnalysisService(settings, self.registry)
@@ -497,7 +501,9 @@ class RunpadMcpServer:
         entries = await sandbox.list_files(args.path)
         lines = [note] if note else []
         for entry in entries[:_MAX_LISTED_FILES]:
-            lines.append(f"{entry.name}/" if entry.is_dir else f"{entry.name}  {format_size(entry.size)}")
+            lines.append(
+                f"{entry.name}/" if entry.is_dir else f"{entry.name}  {format_size(entry.size)}"
+            )
         if len(entries) > _MAX_LISTED_FILES:
             lines.append(f"... and {len(entries) - _MAX_LISTED_FILES} more; list a subfolder.")
         if not entries:

@@ -19,6 +19,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+
 import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
@@ -166,30 +167,37 @@ async def test_stdio_session_keeps_state_and_reports_errors_as_tool_errors(
 
         assert not (await client.call_tool("run_python", {"code": "total = 40"})).is_error
         result = await client.call_tool("run_python", {"code": "total + 2"})
-        assert not result.is_error and "42" in text_of(result)
+        assert not result.is_error
+        assert "42" in text_of(result)
 
         failed = await client.call_tool("run_python", {"code": "1 / 0"})
         assert failed.is_error
-        assert "ZeroDivisionError" in text_of(failed) and "Traceback" in text_of(failed)
+        assert "ZeroDivisionError" in text_of(failed)
+        assert "Traceback" in text_of(failed)
 
         slow = await client.call_tool(
             "run_python", {"code": "import time\ntime.sleep(60)", "timeout": 1}
         )
-        assert slow.is_error and "time limit" in text_of(slow)
+        assert slow.is_error
+        assert "time limit" in text_of(slow)
         after_timeout = await client.call_tool("run_python", {"code": "total + 1"})
-        assert not after_timeout.is_error and "41" in text_of(after_timeout)
+        assert not after_timeout.is_error
+        assert "41" in text_of(after_timeout)
 
         crashed = await client.call_tool(
             "run_python", {"code": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"}
         )
-        assert crashed.is_error and "restarted" in text_of(crashed)
+        assert crashed.is_error
+        assert "restarted" in text_of(crashed)
         after_crash = await client.call_tool("run_python", {"code": "print(6 * 7)"})
-        assert not after_crash.is_error and "42" in text_of(after_crash)
+        assert not after_crash.is_error
+        assert "42" in text_of(after_crash)
 
         reset = await client.call_tool("reset_session", {})
         assert not reset.is_error
         gone = await client.call_tool("run_python", {"code": "total"})
-        assert gone.is_error and "NameError" in text_of(gone)
+        assert gone.is_error
+        assert "NameError" in text_of(gone)
 
 
 async def test_stdio_plot_table_and_diagram_come_back_as_content(
@@ -220,7 +228,8 @@ async def test_stdio_plot_table_and_diagram_come_back_as_content(
         assert link.mime_type == "text/csv"
         csv = (await client.read_resource(link.uri)).contents[0]
         assert isinstance(csv, TextResourceContents)
-        assert csv.text.splitlines()[0].endswith("city,n") and "Rome,5" in csv.text
+        assert csv.text.splitlines()[0].endswith("city,n")
+        assert "Rome,5" in csv.text
 
         diagram = await client.call_tool("render_dot", {"source": "digraph { a -> b }"})
         assert not diagram.is_error, text_of(diagram)
@@ -228,9 +237,11 @@ async def test_stdio_plot_table_and_diagram_come_back_as_content(
         assert base64.b64decode(png.data).startswith(PNG_MAGIC)
         svg = next(block for block in diagram.content if isinstance(block, EmbeddedResource))
         assert svg.resource.mime_type == "image/svg+xml"
-        assert isinstance(svg.resource, TextResourceContents) and "<svg" in svg.resource.text
+        assert isinstance(svg.resource, TextResourceContents)
+        assert "<svg" in svg.resource.text
         broken = await client.call_tool("render_dot", {"source": "digraph { a -> "})
-        assert broken.is_error and "syntax" in text_of(broken).lower()
+        assert broken.is_error
+        assert "syntax" in text_of(broken).lower()
 
         listed = {resource.uri for resource in (await client.list_resources()).resources}
         assert {
@@ -240,7 +251,9 @@ async def test_stdio_plot_table_and_diagram_come_back_as_content(
         } <= listed
 
 
-async def test_malformed_arguments_get_jsonrpc_errors(require_sandbox: None, tmp_path: Path) -> None:
+async def test_malformed_arguments_get_jsonrpc_errors(
+    require_sandbox: None, tmp_path: Path
+) -> None:
     async with stdio_client("--out", str(tmp_path / "runs")) as client:
         for name, arguments, problem in [
             ("run_python", {}, "code: Field required"),
@@ -290,10 +303,12 @@ async def test_files_folder_is_copied_and_files_round_trip(
         assert "256" in text_of(size)
 
         too_big = await client.call_tool("write_file", {"path": "big.txt", "content": "x" * 2000})
-        assert too_big.is_error and "at most" in text_of(too_big)
+        assert too_big.is_error
+        assert "at most" in text_of(too_big)
         await client.call_tool("run_python", {"code": "open('big.txt','w').write('y' * 5000)"})
         over = await client.call_tool("read_file", {"path": "big.txt"})
-        assert over.is_error and "more than read_file returns" in text_of(over)
+        assert over.is_error
+        assert "more than read_file returns" in text_of(over)
         missing = await client.call_tool("read_file", {"path": "nope.txt"})
         assert missing.is_error
         escape = await client.call_tool("read_file", {"path": "../../etc/passwd"})
@@ -307,7 +322,8 @@ async def test_idle_session_is_closed_and_the_next_call_says_so(
         await client.call_tool("run_python", {"code": "kept = 1"})
         await asyncio.sleep(3)
         after = await client.call_tool("run_python", {"code": "kept"})
-        assert after.is_error and "NameError" in text_of(after)
+        assert after.is_error
+        assert "NameError" in text_of(after)
         assert "idle" in text_of(after)
 
 
@@ -324,8 +340,10 @@ async def test_http_sessions_keep_state_and_are_isolated(shared_http: HttpServer
             first.call_tool("run_python", {"code": "print(owner)"}),
             second.call_tool("run_python", {"code": "print(owner)"}),
         )
-        assert "first" in text_of(mine) and "second" not in text_of(mine)
-        assert "second" in text_of(theirs) and "first" not in text_of(theirs)
+        assert "first" in text_of(mine)
+        assert "second" not in text_of(mine)
+        assert "second" in text_of(theirs)
+        assert "first" not in text_of(theirs)
 
         await first.call_tool("write_file", {"path": "private.txt", "content": "first's"})
         peek = await second.call_tool("read_file", {"path": "private.txt"})
@@ -341,17 +359,24 @@ async def test_http_sessions_keep_state_and_are_isolated(shared_http: HttpServer
 async def test_http_sql_is_read_only(shared_http: HttpServer, shop_db: Path) -> None:
     async with shared_http.client() as client:
         rows = await client.call_tool("run_sql", {"query": "SELECT SUM(amount) AS s FROM orders"})
-        assert not rows.is_error and "29.5" in text_of(rows)
+        assert not rows.is_error
+        assert "29.5" in text_of(rows)
         link = next(block for block in rows.content if isinstance(block, ResourceLink))
         csv = (await client.read_resource(link.uri)).contents[0]
-        assert isinstance(csv, TextResourceContents) and csv.text.strip() == "s\n29.5"
+        assert isinstance(csv, TextResourceContents)
+        assert csv.text.strip() == "s\n29.5"
 
-        for statement in ("DELETE FROM orders", "DROP TABLE orders", "SELECT 1; DELETE FROM orders"):
+        for statement in (
+            "DELETE FROM orders",
+            "DROP TABLE orders",
+            "SELECT 1; DELETE FROM orders",
+        ):
             refused = await client.call_tool("run_sql", {"query": statement})
             assert refused.is_error, statement
             assert "--allow-writes" in text_of(refused)
         unknown = await client.call_tool("run_sql", {"query": "SELECT 1", "database": "nope"})
-        assert unknown.is_error and "shop" in text_of(unknown)
+        assert unknown.is_error
+        assert "shop" in text_of(unknown)
     with contextlib.closing(sqlite3.connect(shop_db)) as connection:
         assert connection.execute("SELECT COUNT(*) FROM orders").fetchone() == (2,)
 
@@ -372,7 +397,8 @@ async def test_http_origin_and_host_rules(shared_http: HttpServer) -> None:
         evil = await http.post(
             shared_http.url, json=initialize, headers={**accept, "Origin": "http://evil.example"}
         )
-        assert evil.status_code == 403 and "--allow-origin" in evil.text
+        assert evil.status_code == 403
+        assert "--allow-origin" in evil.text
         rebound = await http.post(
             shared_http.url,
             json=initialize,
@@ -386,21 +412,19 @@ async def test_http_origin_and_host_rules(shared_http: HttpServer) -> None:
         )
         assert local.status_code == 200, local.text
         session = local.headers["mcp-session-id"]
-        ended = await http.delete(
-            shared_http.url, headers={**accept, "mcp-session-id": session}
-        )
+        ended = await http.delete(shared_http.url, headers={**accept, "mcp-session-id": session})
         assert ended.status_code in (200, 204)
 
 
 async def test_http_token_is_required_when_set(require_sandbox: None, tmp_path: Path) -> None:
     with http_server("--token", "s3cret-token", "--out", str(tmp_path)) as server:
         async with httpx2.AsyncClient(timeout=30) as http:
-            anonymous = await http.post(server.url, json={}, headers={"Content-Type": "application/json"})
+            anonymous = await http.post(
+                server.url, json={}, headers={"Content-Type": "application/json"}
+            )
             assert anonymous.status_code == 401
             assert anonymous.headers["www-authenticate"].startswith("Bearer")
-            wrong = await http.post(
-                server.url, json={}, headers={"Authorization": "Bearer guess"}
-            )
+            wrong = await http.post(server.url, json={}, headers={"Authorization": "Bearer guess"})
             assert wrong.status_code == 401
         with pytest.raises(Exception):  # noqa: B017,PT011  (the SDK's error for a 401)
             async with server.client() as client:
@@ -421,7 +445,8 @@ def test_http_off_loopback_refuses_to_start_without_a_token(require_sandbox: Non
         timeout=120,
     )
     assert refused.returncode == 2
-    assert "--token" in refused.stderr and "RUNPAD_MCP_TOKEN" in refused.stderr
+    assert "--token" in refused.stderr
+    assert "RUNPAD_MCP_TOKEN" in refused.stderr
 
 
 async def test_http_session_bound_is_a_clear_error(require_sandbox: None, tmp_path: Path) -> None:
@@ -492,10 +517,12 @@ async def test_analyze_streams_progress_and_answers(require_sandbox: None, tmp_p
         listed = {resource.uri for resource in (await client.list_resources()).resources}
         assert "runpad://runs/sum-1/notebook.ipynb" in listed
         notebook = (await client.read_resource("runpad://runs/sum-1/notebook.ipynb")).contents[0]
-        assert isinstance(notebook, TextResourceContents) and "x = 20" in notebook.text
+        assert isinstance(notebook, TextResourceContents)
+        assert "x = 20" in notebook.text
 
         again = await client.call_tool("analyze", {"thread_id": "sum-1"})
-        assert "finished earlier" in text_of(again) and "22" in text_of(again)
+        assert "finished earlier" in text_of(again)
+        assert "22" in text_of(again)
     assert (out / "sum-1" / "report.md").is_file()
 
 
