@@ -195,6 +195,8 @@ async def serve_http(
         log_level="warning",
         access_log=False,
         lifespan="on",
+        # An open GET stream would otherwise hold a shutdown forever.
+        timeout_graceful_shutdown=5,
     )
     http = uvicorn.Server(config)
 
