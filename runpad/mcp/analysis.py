@@ -15,7 +15,7 @@ from typing import Any
 
 import mcp.types as types
 
-from runpad.errors import ConfigurationError
+from runpad.errors import ConfigurationError, SandboxFileError
 from runpad.mcp.content import ContentBlock, run_uri
 from runpad.mcp.sessions import McpSession, SessionRegistry
 from runpad.mcp.settings import McpSettings
@@ -255,17 +255,18 @@ class AnalysisService:
             if sandbox is not None:
                 try:
                     data = await sandbox.download(name)
-                except Exception:  # not in the work dir: try the --files folder
+                except SandboxFileError:  # not in the work dir: try the --files folder
                     data = None
                 if data is not None:
                     await asyncio.to_thread(target.write_bytes, data)
                     paths.append(target)
                     continue
-            source = (folder / name).resolve() if folder is not None else None
-            if source is not None and source.is_relative_to(folder) and source.is_file():  # type: ignore[arg-type]
-                await asyncio.to_thread(shutil.copyfile, source, target)
-                paths.append(target)
-                continue
+            if folder is not None:
+                source = (folder / name).resolve()
+                if source.is_relative_to(folder) and await asyncio.to_thread(source.is_file):
+                    await asyncio.to_thread(shutil.copyfile, source, target)
+                    paths.append(target)
+                    continue
             return (
                 f"No file {name!r} in this session's work dir"
                 + (" or in the server's --files folder." if folder is not None else ".")

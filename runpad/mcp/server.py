@@ -410,7 +410,7 @@ class RunpadMcpServer:
         timeout = min(args.timeout or self.settings.limits.timeout, self.settings.max_cell_timeout)
         try:
             execution = await sandbox.run(args.code, timeout=timeout)
-        except BaseException:
+        except anyio.get_cancelled_exc_class():
             # The client cancelled the call: stop the cell, as Ctrl-C would, so the session
             # is free for the next one.
             with anyio.CancelScope(shield=True), contextlib.suppress(SandboxError):
