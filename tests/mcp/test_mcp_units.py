@@ -8,13 +8,16 @@ server is driven end to end in tests/integration/test_mcp.py.
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import pytest
 from starlette.datastructures import Headers
+from typer.testing import CliRunner
 
 from runpad.errors import ConfigurationError
 from runpad.mcp.analysis import ProgressNarrator
+from runpad.mcp.cli import mcp_app
 from runpad.mcp.content import file_uri, parse_uri, run_uri, table_csv, table_uri
 from runpad.mcp.sessions import McpSession, SessionLimitError, SessionRegistry
 from runpad.mcp.settings import McpSettings, is_loopback
@@ -190,3 +193,14 @@ def test_http_guard_rules() -> None:
         assert guard._refusal(Headers({**good, "origin": origin})) is None, origin
     assert not guard.origin_allowed("http://localhost.evil.example")
     assert not guard.origin_allowed("null")
+
+
+def test_without_the_sdk_the_command_names_the_extra(
+    require_sandbox: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("runpad.mcp.server", "runpad.mcp.transports"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setitem(sys.modules, "mcp", None)  # `import mcp` now raises ImportError
+    result = CliRunner().invoke(mcp_app, ["--sandbox", "unsafe-local"])
+    assert result.exit_code == 2
+    assert "pip install 'runpad[mcp]'" in result.output
