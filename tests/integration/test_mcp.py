@@ -27,6 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
     INVALID_PARAMS,
+    UNSUPPORTED_PROTOCOL_VERSION,
     CallToolResult,
     EmbeddedResource,
     ImageContent,
@@ -34,6 +35,7 @@ from mcp.types import (
     TextContent,
     TextResourceContents,
 )
+from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_MODERN_VERSION
 
 from runpad.mcp.server import SESSION_LIMIT
 from tests.fixtures.scripted import code, write_script
@@ -354,6 +356,23 @@ async def test_http_sessions_keep_state_and_are_isolated(shared_http: HttpServer
         assert "runpad://session/files/private.txt" not in second_uris
         with pytest.raises(MCPError):
             await second.read_resource("runpad://session/files/private.txt")
+
+
+async def test_http_stateless_protocol_is_refused_with_the_handshake_versions(
+    shared_http: HttpServer,
+) -> None:
+    async with shared_http.client() as negotiated:
+        assert negotiated.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS
+    async with (
+        httpx2.AsyncClient(timeout=30) as http,
+        Client(
+            streamable_http_client(shared_http.url, http_client=http), mode=LATEST_MODERN_VERSION
+        ) as pinned,
+    ):
+        with pytest.raises(MCPError) as caught:
+            await pinned.call_tool("run_python", {"code": "1"})
+        assert caught.value.code == UNSUPPORTED_PROTOCOL_VERSION
+        assert "sandbox session per client" in caught.value.message
 
 
 async def test_http_sql_is_read_only(shared_http: HttpServer, shop_db: Path) -> None:
