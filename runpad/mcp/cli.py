@@ -10,6 +10,7 @@ Exit codes as the rest of the CLI: 0 the client disconnected or the server was s
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -253,9 +254,15 @@ def _serve(settings: McpSettings, http: bool) -> None:
     if settings.databases:
         mode = "read-write" if settings.allow_writes else "read-only"
         what += f", databases {', '.join(settings.databases)} ({mode})"
+    if http and settings.http_token() is not None:
+        what += ", bearer token required"
+
+    def ready(url: str) -> None:
+        console.print(Text(f"runpad MCP server listening on {url} ({what})", style="dim"))
+
     try:
         if http:
-            anyio.run(serve_http, server)
+            anyio.run(functools.partial(serve_http, server, on_ready=ready))
         else:
             console.print(Text(f"runpad MCP server on stdio ({what})", style="dim"))
             anyio.run(serve_stdio, server)
