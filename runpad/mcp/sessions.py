@@ -145,30 +145,31 @@ class SessionRegistry:
     async def sandbox(self, key: str) -> tuple[Sandbox, str | None]:
         """The session's running sandbox, started now if it has none.
 
-        Returns the sandbox and a note for the caller when it is new after an earlier
-        one was closed (idle expiry, reset), or None.
+        Returns the sandbox and, when it replaces one the idle expiry closed, a note that
+        says so for the caller (else None).
 
         Raises:
             SessionLimitError: starting one would pass `max_sessions`.
             SandboxError: the sandbox could not start.
         """
         record = self.session(key)
-        if not self.manager.has_session(key):
-            async with self._admission:
-                if not self.manager.has_session(key) and key not in self._starting:
-                    self._check_room()
-                    self._starting.add(key)
-            try:
-                sandbox, fresh = await self.manager.session(key)
-                if fresh:
-                    await self._copy_files(sandbox)
-            except BaseException:
-                await self.manager.discard(key)
-                raise
-            finally:
-                self._starting.discard(key)
-        else:
+        claimed = False  # this call admitted the start (a concurrent one waits for it)
+        async with self._admission:
+            if not self.manager.has_session(key) and key not in self._starting:
+                self._check_room()
+                self._starting.add(key)
+                claimed = True
+        try:
             sandbox, fresh = await self.manager.session(key)
+            if fresh:
+                await self._copy_files(sandbox)
+        except BaseException:
+            if claimed:
+                await self.manager.discard(key)
+            raise
+        finally:
+            if claimed:
+                self._starting.discard(key)
         note = None
         if fresh and record.expired:
             note = (

@@ -54,6 +54,16 @@ async def test_one_sandbox_per_session_and_a_clear_error_over_the_bound() -> Non
         await registry.aclose()
 
 
+async def test_concurrent_first_calls_of_a_session_share_one_start() -> None:
+    registry = fake_registry(max_sessions=1)
+    try:
+        (first, _), (second, _) = await asyncio.gather(registry.sandbox("a"), registry.sandbox("a"))
+        assert first is second
+        assert registry.live == 1
+    finally:
+        await registry.aclose()
+
+
 async def test_idle_sessions_are_closed_and_the_next_call_is_told() -> None:
     registry = fake_registry(idle=0.05)
     try:
