@@ -1200,6 +1200,21 @@ def _clip_text(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# -- runpad mcp (runpad/mcp/cli.py, imported when the command runs: the SDK is an extra) --------
+
+
+@app.command(
+    "mcp",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+    help="Serve runpad to MCP clients over stdio or HTTP (`runpad mcp --help`).",
+)
+def mcp_command(ctx: typer.Context) -> None:
+    from runpad.mcp.cli import main as mcp_main
+
+    mcp_main(ctx.args)
+
+
 # -- runpad eval (the evaluation harness lives in runpad/evaluation/cli.py) -------------------
 
 from runpad.evaluation.cli import eval_command  # noqa: E402  (its own section, on purpose)
