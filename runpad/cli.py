@@ -73,6 +73,7 @@ from runpad.sandbox.factory import BACKENDS, open_sandbox
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.local import find_bwrap
 from runpad.sandbox.results import Execution, OutputChunk
+from runpad.sql.check import check_database, print_database_check, trust_role_warning
 from runpad.state import ApprovalDecision
 
 __all__ = [
@@ -483,6 +484,14 @@ _DatabaseOption = Annotated[
         show_default=False,
     ),
 ]
+_DbTrustRoleOption = Annotated[
+    bool,
+    typer.Option(
+        "--db-trust-role",
+        help="Query PostgreSQL as a role that can do more than read (superuser, owner, write "
+        "grants) instead of refusing it; see `runpad db check`.",
+    ),
+]
 _OutOption = Annotated[
     Path,
     typer.Option(
@@ -522,6 +531,7 @@ class _RunSettings:
     record: str | None = None
     databases: tuple[str, ...] = ()  # names only: URLs may hold passwords
     samples: int = 1
+    db_trust_role: bool = False
 
 
 @dataclass(frozen=True)
@@ -598,6 +608,7 @@ def _make_context(
             run_dir=str(out),
             record=settings.record,
             databases=databases,
+            trust_role=settings.db_trust_role,
             limits=limits or RunLimits(),
             samples=settings.samples,
         )
@@ -617,6 +628,10 @@ def _make_context(
                 f"Could not reach database {name!r}: {probe.error.name}: {probe.error.value}",
                 EXIT_USAGE,
             )
+    if settings.db_trust_role:  # one warning for the run, naming the privileged roles
+        warning = trust_role_warning({name: context.database(name) for name in databases})
+        if warning is not None:
+            _stderr().print(Text(f"Warning: {warning}", style="yellow"))
     return context
 
 
@@ -650,6 +665,7 @@ def _load_settings(directory: Path) -> _RunSettings:
         record=saved.get("record"),
         databases=tuple(saved.get("databases", ())),
         samples=int(saved.get("samples", 1)),
+        db_trust_role=bool(saved.get("db_trust_role", False)),
     )
 
 
@@ -857,6 +873,7 @@ def run_command(
         ),
     ] = None,
     db: _DatabaseOption = None,
+    db_trust_role: _DbTrustRoleOption = False,
     model: _ModelOption = None,
     sandbox: _SandboxOption = None,
     thread: Annotated[
@@ -896,6 +913,7 @@ def run_command(
         record=str(record) if record else None,
         databases=tuple(databases),
         samples=samples,
+        db_trust_role=db_trust_role,
     )
     thread_id = _new_thread(thread, checkpoints, out)
     context = _make_context(settings, out, databases)
@@ -942,6 +960,7 @@ def resume_command(
         ),
     ] = None,
     db: _DatabaseOption = None,
+    db_trust_role: _DbTrustRoleOption = False,
     model: _ModelOption = None,
     sandbox: _SandboxOption = None,
     out: _OutOption = Path("runs"),
@@ -976,6 +995,7 @@ def resume_command(
         record=saved.record,
         databases=tuple(databases),
         samples=saved.samples,
+        db_trust_role=db_trust_role or saved.db_trust_role,
     )
     context = _make_context(settings, out, databases)
     invocation = _Invocation(context, checkpoints, thread_id, output)
@@ -1224,11 +1244,52 @@ def _clip_text(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# -- runpad mcp (runpad/mcp/cli.py, imported when the command runs: the SDK is an extra) --------
+
+
+@app.command(
+    "mcp",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+    help="Serve runpad to MCP clients over stdio or HTTP (`runpad mcp --help`).",
+)
+def mcp_command(ctx: typer.Context) -> None:
+    from runpad.mcp.cli import main as mcp_main
+
+    mcp_main(ctx.args)
+
+
 # -- runpad eval (the evaluation harness lives in runpad/evaluation/cli.py) -------------------
 
 from runpad.evaluation.cli import eval_command  # noqa: E402  (its own section, on purpose)
 
 app.command("eval")(eval_command)
+
+
+# -- runpad db check (the check and its rendering live in runpad/sql/check.py) ---------------
+
+db_app = typer.Typer(help="Check the databases runpad may query.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("check")
+def db_check(
+    url: Annotated[str, typer.Argument(metavar="URL", help="A SQLAlchemy database URL.")],
+    json_output: _JsonOption = False,
+) -> None:
+    """Connect as runpad would and print what the database user can do beyond reading.
+
+    Exit status: 0 read-only, 1 more than a reader (or not verifiable, or unreachable).
+    """
+    try:
+        check = check_database(url)
+    except ConfigurationError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    if json_output:
+        typer.echo(json.dumps(check.to_dict(), indent=2))
+    else:
+        print_database_check(check, _stdout())
+    raise typer.Exit(EXIT_OK if check.read_only else EXIT_FAILED)
 
 
 if __name__ == "__main__":

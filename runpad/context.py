@@ -31,9 +31,9 @@ from runpad.prompts import SMALL_MODEL_PROMPTS
 from runpad.sandbox.factory import check_backend
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.manager import SandboxManager
+from runpad.sql import SqlDatabase, SqlLimits, parse_database_url
 from runpad.state import Role
 from runpad.tools.search import SearchProvider
-from runpad.tools.sql import SqlDatabase, SqlLimits, parse_database_url
 
 __all__ = ["Context", "RunLimits"]
 
@@ -92,6 +92,10 @@ class Context:
             ("sqlite:///shop.db", "postgresql://user@host/db"). Read-only unless
             `allow_writes`; see docs/security.md.
         allow_writes: let SQL steps write to the databases (off: every write is refused).
+        trust_role: in read-only mode, use a PostgreSQL role that can do more than read
+            (superuser, owner, write grants, server-file roles) instead of refusing it.
+        sql_allowed_functions: SQL functions to accept besides the built-in reads runpad
+            knows ("name", or "schema.name").
         sql_limits: rows, time and schema-size bounds of SQL steps.
         search: a LangChain search tool or retriever for search steps; None uses ddgs
             (the `search` extra).
@@ -123,6 +127,8 @@ class Context:
     sandboxes: Annotated[SandboxManager | None, SkipJsonSchema()] = None
     databases: dict[str, str] = field(default_factory=dict)
     allow_writes: bool = False
+    trust_role: bool = False
+    sql_allowed_functions: list[str] = field(default_factory=list)
     sql_limits: SqlLimits = field(default_factory=SqlLimits)
     search: Annotated[SearchProvider | None, SkipJsonSchema()] = None
     search_timeout: float = 10.0
@@ -197,6 +203,8 @@ class Context:
                 name=name,
                 allow_writes=self.allow_writes,
                 limits=self.sql_limits,
+                trust_role=self.trust_role,
+                allowed_functions=self.sql_allowed_functions,
             )
         return cache[name]
 
