@@ -25,7 +25,8 @@ from typing import Literal
 
 from typing_extensions import TypedDict
 
-from runpad.state import CellLanguage
+# The verdict is also kept in the state (for the reports), so its type lives there.
+from runpad.state import CellLanguage, Decision, Verdict
 
 __all__ = [
     "ApprovalRequest",
@@ -103,21 +104,6 @@ class VoteCast(TypedDict):
     step: int  # from 1
     sample: int  # from 1
     key: str | None  # the answer it printed (`runpad.answers.answer_key`); None abstains
-
-
-Decision = Literal["done", "next_step", "repair", "replan", "stop", "rerun_winner"]
-"""What follows a reviewed cell: the task is answered (done), the step is done and the
-next one starts (next_step; after the last step the reporter writes the answer), the coder
-fixes the cell (repair), the step failed for good and a new plan is made (replan) or the run
-stops (stop), or the winning program of a vote runs again (rerun_winner)."""
-
-
-class Verdict(TypedDict):
-    type: Literal["verdict"]
-    step: int  # from 1
-    cell: int  # the reviewed cell's index
-    decision: Decision
-    notes: str | None  # why: the repair request, the failure, the reason to stop
 
 
 class ApprovalRequest(TypedDict):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -28,8 +29,9 @@ from runpad.agents.session import thread_dir
 from runpad.context import Context
 from runpad.errors import ConfigurationError, MissingDependencyError, RunNotFound
 from runpad.graphs import AnalysisInput, build_analysis_graph
+from runpad.models import describe_model
 from runpad.report import write_run_files
-from runpad.runs import RunResult, RunSummary, run_result
+from runpad.runs import RunResult, RunSummary, recorded_facts, run_result
 from runpad.state import AnalysisState, ApprovalDecision, RunStatus
 
 __all__ = [
@@ -222,6 +224,7 @@ async def _drive(
             await context.aclose()
     values = cast(AnalysisState, snapshot.values)
     result = _result(thread_id, values, snapshot, str(thread_dir(context, thread_id)))
+    result = dataclasses.replace(result, model=_describe_models(context), sandbox=context.sandbox)
     await asyncio.to_thread(write_run_files, result)
     return result
 
@@ -233,7 +236,32 @@ def _result(
     for task in snapshot.tasks:
         for interrupt in task.interrupts:
             pending = interrupt.value
-    return run_result(thread_id, values, pending=pending, output_dir=output_dir)
+    return run_result(
+        thread_id,
+        values,
+        pending=pending,
+        output_dir=output_dir,
+        finished_at=_checkpoint_time(snapshot),
+    )
+
+
+def _describe_models(context: Context) -> str:
+    """The run's model, and each role's own where one has it."""
+    roles = [
+        f"{role}: {describe_model(model)}"
+        for role, model in (
+            ("planner", context.planner_model),
+            ("coder", context.coder_model),
+            ("reviewer", context.reviewer_model),
+        )
+        if model is not None
+    ]
+    return "; ".join([describe_model(context.model), *roles])
+
+
+def _checkpoint_time(snapshot: Any) -> float | None:
+    created = getattr(snapshot, "created_at", None)
+    return datetime.fromisoformat(created).timestamp() if created else None
 
 
 async def aget_run(
@@ -253,8 +281,10 @@ async def aget_run(
         snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
     if not snapshot.values:
         raise RunNotFound(thread_id)
-    output_dir = str(Path(run_dir) / thread_id)
-    return _result(thread_id, cast(AnalysisState, snapshot.values), snapshot, output_dir)
+    output_dir = Path(run_dir) / thread_id
+    result = _result(thread_id, cast(AnalysisState, snapshot.values), snapshot, str(output_dir))
+    facts = await asyncio.to_thread(recorded_facts, output_dir)
+    return dataclasses.replace(result, **facts)
 
 
 async def alist_runs(

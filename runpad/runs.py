@@ -15,6 +15,8 @@ same answers. `tests/graph/test_runs.py` checks that both readers agree on real 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ from runpad.state import RunStatus
 
 if TYPE_CHECKING:
     from runpad.events import ApprovalRequest
-    from runpad.state import ArtifactRef, CellRecord, Finding, PlanStep
+    from runpad.state import ArtifactRef, CellRecord, Finding, PlanStep, Verdict
 
 __all__ = [
     "RunResult",
@@ -36,6 +38,7 @@ __all__ = [
     "UnsupportedCheckpoint",
     "list_sqlite_runs",
     "read_sqlite_run",
+    "recorded_facts",
     "run_result",
     "sqlite_store",
 ]
@@ -60,6 +63,16 @@ class RunResult:
     """The run's directory: its artifacts, answer.md, report.md, notebook.ipynb, run.json."""
     findings: list[Finding] = field(default_factory=list)
     """What the searcher found: web search results and documentation lookups."""
+    verdicts: list[Verdict] = field(default_factory=list)
+    """The reviewer's decision after each reviewed cell (repair, next step, replan...)."""
+    model: str | None = None
+    """The model that ran it (`runpad.models.describe_model`); None when not recorded."""
+    sandbox: str | None = None
+    """The sandbox backend of its cells; None when not recorded."""
+    started_at: float | None = None
+    """When its first step ran (epoch seconds)."""
+    finished_at: float | None = None
+    """When its last checkpoint was written (epoch seconds)."""
 
     @property
     def ok(self) -> bool:
@@ -86,6 +99,7 @@ def run_result(
     *,
     pending: ApprovalRequest | None,
     output_dir: str | None,
+    finished_at: float | None = None,
 ) -> RunResult:
     """A `RunResult` from a run's checkpointed state and its pending approval, if any.
 
@@ -112,7 +126,23 @@ def run_result(
         files=values.get("files", []),
         output_dir=output_dir,
         findings=values.get("findings", []),
+        verdicts=values.get("verdicts", []),
+        started_at=values.get("started_at"),
+        finished_at=finished_at,
     )
+
+
+def recorded_facts(output_dir: Path) -> dict[str, Any]:
+    """The model and sandbox the run recorded in its `run.json` (they are not in its state)."""
+    try:
+        recorded = json.loads((output_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {
+        key: recorded[key] for key in ("model", "sandbox") if isinstance(recorded.get(key), str)
+    }
 
 
 # -- reading a SQLite checkpoint store without LangGraph ------------------------------------------
@@ -140,12 +170,17 @@ def read_sqlite_run(thread_id: str, store: Path, run_dir: str | Path) -> RunResu
     """
     with _connect(store) as connection:
         latest = _latest(connection, thread_id)
-        if latest is None:
-            return None
-        values, pending = latest
-    if not values:
+    if latest is None or not latest.values:
         return None
-    return run_result(thread_id, values, pending=pending, output_dir=str(Path(run_dir) / thread_id))
+    output_dir = Path(run_dir) / thread_id
+    result = run_result(
+        thread_id,
+        latest.values,
+        pending=latest.pending,
+        output_dir=str(output_dir),
+        finished_at=latest.written_at.timestamp(),
+    )
+    return dataclasses.replace(result, **recorded_facts(output_dir))
 
 
 def list_sqlite_runs(store: Path) -> list[RunSummary]:
@@ -156,20 +191,25 @@ def list_sqlite_runs(store: Path) -> list[RunSummary]:
     """
     summaries = []
     with _connect(store) as connection:
-        # Checkpoint ids are time-ordered (uuid6): the first and last are the run's ends.
+        # Checkpoint ids are time-ordered (uuid6): the first one is when the run began.
         try:
             spans = connection.execute(
-                "SELECT thread_id, MIN(checkpoint_id), MAX(checkpoint_id) FROM checkpoints "
+                "SELECT thread_id, MIN(checkpoint_id) FROM checkpoints "
                 "WHERE checkpoint_ns = '' GROUP BY thread_id"
             ).fetchall()
         except sqlite3.Error as exc:  # not a LangGraph store, or another version's tables
             raise UnsupportedCheckpoint(str(exc)) from exc
-        for thread_id, first_id, last_id in spans:
+        for thread_id, first_id in spans:
             latest = _latest(connection, thread_id)
-            if latest is None or not latest[0]:
+            if latest is None or not latest.values:
                 continue
-            values, pending = latest
-            result = run_result(thread_id, values, pending=pending, output_dir=None)
+            result = run_result(
+                thread_id,
+                latest.values,
+                pending=latest.pending,
+                output_dir=None,
+                finished_at=latest.written_at.timestamp(),
+            )
             summaries.append(
                 RunSummary(
                     thread_id=thread_id,
@@ -177,7 +217,7 @@ def list_sqlite_runs(store: Path) -> list[RunSummary]:
                     task=result.task,
                     cells=len(result.cells),
                     created_at=_checkpoint_time(connection, thread_id, first_id),
-                    updated_at=_checkpoint_time(connection, thread_id, last_id),
+                    updated_at=latest.written_at,
                     stop_reason=result.stop_reason,
                 )
             )
@@ -209,10 +249,17 @@ def _connect(store: Path) -> _Connection:
     return _Connection(store)
 
 
-def _latest(
-    connection: sqlite3.Connection, thread_id: str
-) -> tuple[dict[str, Any], ApprovalRequest | None] | None:
-    """The state values and the pending approval of a thread's latest root checkpoint."""
+@dataclass(frozen=True)
+class _Checkpoint:
+    values: dict[str, Any]
+    """The state's channels (LangGraph's own channels left out)."""
+    pending: ApprovalRequest | None
+    """The approval the run waits for, if it does."""
+    written_at: datetime
+
+
+def _latest(connection: sqlite3.Connection, thread_id: str) -> _Checkpoint | None:
+    """A thread's latest root checkpoint, as LangGraph's `get_state` has it."""
     try:
         row = connection.execute(
             "SELECT checkpoint_id, type, checkpoint FROM checkpoints "
@@ -250,7 +297,7 @@ def _latest(
         elif task_id == _NULL_TASK_ID and channel in values:
             # LangGraph folds such a write into the state with the channel's reducer.
             raise UnsupportedCheckpoint(f"a pending write to {channel!r}")
-    return values, pending
+    return _Checkpoint(values, pending, _time_stamp(checkpoint))
 
 
 def _checkpoint_time(
@@ -261,7 +308,10 @@ def _checkpoint_time(
         "AND checkpoint_id = ?",
         (thread_id, checkpoint_id),
     ).fetchone()
-    checkpoint = _decode(kind, blob)
+    return _time_stamp(_decode(kind, blob))
+
+
+def _time_stamp(checkpoint: Any) -> datetime:
     try:
         return datetime.fromisoformat(checkpoint["ts"])
     except (KeyError, TypeError, ValueError) as exc:

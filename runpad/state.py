@@ -23,12 +23,14 @@ __all__ = [
     "CellDraft",
     "CellLanguage",
     "CellRecord",
+    "Decision",
     "ErrorInfo",
     "Finding",
     "PlanStep",
     "Role",
     "RunStatus",
     "StepKind",
+    "Verdict",
     "Vote",
 ]
 
@@ -112,6 +114,24 @@ class Vote(TypedDict):
     key: str | None  # `runpad.answers.answer_key` of its output; None when it failed
 
 
+Decision = Literal["done", "next_step", "repair", "replan", "stop", "rerun_winner"]
+"""What follows a reviewed cell: the task is answered (done), the step is done and the
+next one starts (next_step; after the last step the reporter writes the answer), the coder
+fixes the cell (repair), the step failed for good and a new plan is made (replan) or the run
+stops (stop), or the winning program of a vote runs again (rerun_winner)."""
+
+
+class Verdict(TypedDict):
+    """What the reviewer decided about a cell: streamed as the `verdict` event
+    (`runpad.events`) and kept in the state for the reports."""
+
+    type: Literal["verdict"]
+    step: int  # from 1
+    cell: int  # the reviewed cell's index
+    decision: Decision
+    notes: str | None  # why: the repair request, the failure, the reason to stop
+
+
 class ApprovalDecision(TypedDict, total=False):
     """What a human answers at the approval interrupt."""
 
@@ -144,6 +164,7 @@ class AnalysisState(TypedDict, total=False):
     votes: list[Vote]  # the programs sampled for the current step (Context.samples > 1)
     cells: Annotated[list[CellRecord], operator.add]
     findings: Annotated[list[Finding], operator.add]  # web search and documentation lookups
+    verdicts: Annotated[list[Verdict], operator.add]  # one per reviewed cell, for the reports
     model_calls: Annotated[dict[str, int], _merge_counts]  # per role, for replay
     tokens: Annotated[int, operator.add]
     answer: str | None

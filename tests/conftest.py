@@ -10,6 +10,7 @@ from runpad.errors import SandboxUnavailable
 from runpad.sandbox.environment import find_environment
 
 pytest_plugins = [
+    "tests.fixtures.browser",
     "tests.fixtures.dockerd",
     "tests.fixtures.postgres",
     "tests.fixtures.scripted",

@@ -109,6 +109,10 @@ COMMANDS: Final[dict[str, LazyCommand]] = {
     ),
     "sandbox": LazyCommand("runpad.cli.sandbox", "Set up, check and use the code sandbox."),
     "db": LazyCommand("runpad.cli.db", "Check the databases runpad may query."),
+    "mcp": LazyCommand(
+        "runpad.cli.mcp",
+        "Serve runpad to MCP clients over stdio or HTTP (`runpad mcp --help`).",
+    ),
     "eval": LazyCommand(
         "runpad.cli.evaluation",
         "Run a benchmark suite through runpad and score it with the suite's own checker.",

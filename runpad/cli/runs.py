@@ -354,6 +354,7 @@ def _finish(result: RunResult, output: Output, *, displayed: bool = True) -> NoR
         if files is not None:
             document["answer_file"] = str(files.answer)
             document["report"] = str(files.report)
+            document["html_report"] = str(files.html)
             document["notebook"] = str(files.notebook)
         typer.echo(json.dumps(document, indent=2, default=str))
         raise typer.Exit(code)
@@ -382,7 +383,11 @@ def _finish(result: RunResult, output: Output, *, displayed: bool = True) -> NoR
             )
         )
         if files is not None:
-            console.print(Text(f"report:   {files.report}\nnotebook: {files.notebook}"))
+            console.print(
+                Text(
+                    f"report:   {files.report}\nhtml:     {files.html}\nnotebook: {files.notebook}"
+                )
+            )
     if result.stop_reason and not result.ok and (output.quiet or not displayed):
         console.print(Text(result.stop_reason, style="red"))
     if result.answer:

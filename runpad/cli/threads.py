@@ -3,7 +3,8 @@
 These commands must start at once, so this module imports neither LangGraph nor LangChain
 nor a sandbox: a SQLite store is read by `runpad.runs`; a PostgreSQL store, or a checkpoint
 that only LangGraph reads exactly, goes through `runpad.runner`, imported then. What only
-one command needs (Markdown rendering, nbformat) is imported by that command.
+one command needs (Markdown rendering, nbformat, the HTML report) is imported by that
+command.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from runpad.cli.output import (
     stderr_console,
     stdout_console,
 )
-from runpad.errors import ConfigurationError, RunNotFound
+from runpad.errors import ConfigurationError, RunNotFound, RunpadError
 from runpad.runs import (
     RunResult,
     RunSummary,
@@ -148,6 +149,9 @@ def show_command(
     out: OutOption = Path("runs"),
     checkpoints: CheckpointsOption = None,
     json_output: JsonOption = False,
+    open_page: Annotated[
+        bool, typer.Option("--open", help="Open the run's HTML report in your browser instead.")
+    ] = False,
 ) -> None:
     """Show a run: its plan, each cell with its output, and the answer."""
     # Imported here, as in `export`: `runpad threads` does without Markdown and nbformat.
@@ -156,6 +160,9 @@ def show_command(
     from runpad.report import render_markdown
 
     result = load_run(thread_id, checkpoints, out)
+    if open_page:
+        _open_report(result)
+        return
     if json_output:
         typer.echo(json.dumps(asdict(result), indent=2, default=str))
         return
@@ -173,16 +180,27 @@ def export_command(
         Path | None, typer.Option(help="Write the run as a Jupyter notebook here.")
     ] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the run's report here.")] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Write the run's report as one self-contained HTML page.")
+    ] = None,
+    pdf: Annotated[
+        Path | None, typer.Option(help="Write the run's report as PDF (needs Chromium).")
+    ] = None,
     out: OutOption = Path("runs"),
     checkpoints: CheckpointsOption = None,
 ) -> None:
-    """Write a run as a Jupyter notebook (its executed cells and outputs) or a Markdown report."""
+    """Write a run as a Jupyter notebook (its executed cells and outputs) or a report
+    (Markdown, HTML or PDF)."""
     import nbformat
 
     from runpad.report import build_notebook, render_markdown
+    from runpad.report.html import write_html, write_pdf
 
-    if notebook is None and markdown is None:
-        fail("Say what to write: --notebook PATH and/or --markdown PATH.", EXIT_USAGE)
+    if notebook is None and markdown is None and html is None and pdf is None:
+        fail(
+            "Say what to write: --notebook, --markdown, --html and/or --pdf, each with a PATH.",
+            EXIT_USAGE,
+        )
     result = load_run(thread_id, checkpoints, out)
     console = stderr_console()
     try:
@@ -194,5 +212,30 @@ def export_command(
             markdown.parent.mkdir(parents=True, exist_ok=True)
             markdown.write_text(render_markdown(result, markdown.parent), encoding="utf-8")
             console.print(Text(f"report:   {markdown}"))
+        if html is not None:
+            console.print(Text(f"html:     {write_html(result, html)}"))
+        if pdf is not None:
+            console.print(Text(f"pdf:      {write_pdf(result, pdf)}"))
     except OSError as exc:
         fail(f"Could not write: {exc}", EXIT_FAILED)
+    except ConfigurationError as exc:  # no Chromium for the PDF
+        fail(str(exc), EXIT_USAGE)
+    except RunpadError as exc:
+        fail(str(exc), EXIT_FAILED)
+
+
+def _open_report(result: RunResult) -> None:
+    """Write the run's HTML report in its folder (runs from before it existed have none) and
+    open it in the user's browser."""
+    from runpad.report import run_files
+    from runpad.report.html import open_in_browser, write_html
+
+    if result.output_dir is None:
+        fail("The run has no folder to write its report in.", EXIT_FAILED)
+    try:
+        page = write_html(result, run_files(result.output_dir).html)
+    except OSError as exc:
+        fail(f"Could not write the report: {exc}", EXIT_FAILED)
+    if not open_in_browser(page):
+        fail(f"No browser could be started here; open {page} yourself.", EXIT_FAILED)
+    stderr_console().print(Text(f"opened {page}"))
