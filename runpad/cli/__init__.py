@@ -101,7 +101,8 @@ COMMANDS: Final[dict[str, LazyCommand]] = {
     ),
     "export": LazyCommand(
         "runpad.cli.threads",
-        "Write a run as a Jupyter notebook (its executed cells and outputs) or a Markdown report.",
+        "Write a run as a Jupyter notebook (its executed cells and outputs) or a report "
+        "(Markdown, HTML or PDF).",
     ),
     "demo": LazyCommand(
         "runpad.cli.demo",
