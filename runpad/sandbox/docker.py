@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -72,13 +71,7 @@ from runpad.sandbox.local import (
     sweep_orphan_sessions,
 )
 from runpad.sandbox.results import FileInfo
-from runpad.sandbox.seccomp import (
-    _TIOCLINUX,
-    _TIOCSTI,
-    DENIED_SYSCALLS,
-    NAMESPACE_CLONE_FLAGS,
-    _setuid_mode_rules,
-)
+from runpad.sandbox.seccomp import SECCOMP_RULES
 from runpad.sandbox.workdir import WorkDir
 
 __all__ = [
@@ -496,31 +489,26 @@ def seccomp_profile() -> str:
     It replaces the engine's default profile, so that both backends deny the same calls:
     the engine's lets ptrace and io_uring through, for one.
     """
-
-    def deny(
-        name: str | list[str],
-        conditions: tuple[tuple[int, int, int], ...] = (),  # (argument, mask, value)
-        code: int = errno.EPERM,
-    ) -> dict[str, Any]:
-        return {
-            "names": [name] if isinstance(name, str) else name,
+    operators = {
+        "eq": "SCMP_CMP_EQ",
+        "ne": "SCMP_CMP_NE",
+        "gt": "SCMP_CMP_GT",
+        "masked_eq": "SCMP_CMP_MASKED_EQ",
+    }
+    rules = [
+        {
+            "names": [rule.syscall],
             "action": "SCMP_ACT_ERRNO",
-            "errnoRet": code,
+            "errnoRet": rule.errno,
             "args": [
-                {"index": index, "value": mask, "valueTwo": value, "op": "SCMP_CMP_MASKED_EQ"}
-                for index, mask, value in conditions
+                # Docker, like libseccomp, takes the mask first for MASKED_EQ
+                {"index": c.index, "value": c.mask, "valueTwo": c.value, "op": operators[c.op]}
+                if c.op == "masked_eq"
+                else {"index": c.index, "value": c.value, "valueTwo": 0, "op": operators[c.op]}
+                for c in rule.conditions
             ],
         }
-
-    rules = [deny(list(DENIED_SYSCALLS))]
-    rules += [deny("clone", ((0, flag, flag),)) for flag in NAMESPACE_CLONE_FLAGS]
-    # clone3 and openat2 pass flags and modes in memory, out of a filter's reach; ENOSYS
-    # makes libc fall back to clone and openat, whose arguments the rules see.
-    rules += [deny(name, code=errno.ENOSYS) for name in ("clone3", "openat2")]
-    rules += [deny("ioctl", ((1, 0xFFFFFFFF, request),)) for request in (_TIOCSTI, _TIOCLINUX)]
-    rules += [
-        deny(name, tuple((index, bits, bits) for index, bits in conditions))
-        for name, conditions in _setuid_mode_rules()
+        for rule in SECCOMP_RULES
     ]
     return json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules})
 
