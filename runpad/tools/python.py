@@ -91,7 +91,8 @@ def format_execution(execution: Execution, max_chars: int = 4000) -> str:
         sections.append(
             (
                 "note",
-                f"{execution.results_omitted} more displayed objects were dropped at the output limit.",
+                f"{execution.results_omitted} more displayed objects were dropped at the "
+                "output limit.",
                 1,
             )
         )
