@@ -8,11 +8,13 @@ closing. Every session removes the orphans of this host when it starts.
 Hardening: no network (`network_mode="none"`, and no resolver), a read-only root file
 system, size-limited tmpfs for /tmp, /dev/shm and the home directory, limits on memory
 (swap included), processes and CPU, every capability dropped, no-new-privileges, uid 1000,
-the local backend's seccomp filter in place of the engine's default profile, and an init
-process that reaps orphans. Each kernel gets a container of its own (a restart makes a new
-one), with a fresh ipc dir, as `local` does. The work dir and the ipc dir are bind mounts
-of a session directory on this machine, laid out as in `local`, so files, artifacts and
-the kernel protocol are shared code; the Docker engine must therefore run on this machine.
+the local backend's seccomp filter in place of the engine's default profile (socket
+families included), an engine log of the kernel's output kept to a small ring
+(`Limits.kernel_log_bytes`), and an init process that reaps orphans. Each kernel gets a
+container of its own (a restart makes a new one), with a fresh ipc dir, as `local` does.
+The work dir and the ipc dir are bind mounts of a session directory on this machine, laid
+out as in `local`, so files, artifacts and the kernel protocol are shared code; the Docker
+engine must therefore run on this machine.
 
 The image comes from `runpad sandbox docker-build` (no registry needed) or from
 docker/Dockerfile; see `runpad.sandbox.docker_image`.
@@ -41,7 +43,7 @@ try:
     import docker.errors
     import requests.exceptions
     from docker.models.containers import Container
-    from docker.types import Mount, Ulimit
+    from docker.types import LogConfig, Mount, Ulimit
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise MissingDependencyError(
         "The Docker SDK for Python (docker)", "pip install 'runpad[docker]'"
@@ -411,6 +413,12 @@ class DockerSandbox(KernelSandbox):
             # The engine turns IPv6 off in a container; loopback behaves as in `local` with it.
             sysctls={"net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.lo.disable_ipv6": "0"},
             ipc_mode="private",
+            # The kernel's own stdout and stderr go to the engine's log on the host's disk,
+            # past the work dir's limit: a cell can write to them, so the log is a small ring.
+            log_config=LogConfig(
+                type="json-file",
+                config={"max-size": f"{max(1, limits.kernel_log_bytes // 1024)}k", "max-file": "1"},
+            ),
             init=True,  # reaps the orphans of shell commands, which would count as processes
             detach=True,
         )
