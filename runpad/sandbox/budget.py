@@ -82,6 +82,7 @@ class ResultBudget:
         self._used = 0
         self._spilled = 0
         self._seen = 0
+        self._spill_names: set[str] = set()
 
     def add(self, result: RichResult) -> None:
         """Keep `result` if it fits; else keep a preview and spill its payloads."""
@@ -130,9 +131,12 @@ class ResultBudget:
             return None
         extension = _extension(mime)
         name = f"{self._spill_prefix}-{self._seen}{extension}"
+        if name in self._spill_names:  # two types of one bundle with the same extension
+            name = f"{self._spill_prefix}-{self._seen}-{len(self._spill_names)}{extension}"
         if not self._write_spill(name, data):
             return None
         self._spilled += len(data)
+        self._spill_names.add(name)
         return name
 
 
