@@ -487,6 +487,7 @@ class DockerSandbox(KernelSandbox):
         # Written by this process: hand the file (and directories made for it) to the sandbox
         # user, as the local backend's user namespace does, so cells may change it.
         await asyncio.to_thread(_hand_over_path, self.workdir.root, info.name)
+        await self._remember_upload(info.name)  # handing over changed its ctime
         return info
 
 

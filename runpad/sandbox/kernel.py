@@ -507,11 +507,15 @@ class KernelSandbox(Sandbox):
 
     async def _upload(self, data: bytes, dest: str) -> FileInfo:
         info = await asyncio.to_thread(self.workdir.write, dest, data)
-        if self._files is not None:  # the host's file, not the next cell's artifact
-            signature = await asyncio.to_thread(self.workdir.signature, info.name)
-            if signature is not None:
-                self._files = {**self._files, info.name: signature}
+        await self._remember_upload(info.name)
         return info
+
+    async def _remember_upload(self, name: str) -> None:
+        """Take a file the host wrote into the work dir state: not the next cell's artifact."""
+        if self._files is not None:
+            signature = await asyncio.to_thread(self.workdir.signature, name)
+            if signature is not None:
+                self._files = {**self._files, name: signature}
 
     async def _download(self, path: str) -> bytes:
         return await asyncio.to_thread(self.workdir.read, path)
