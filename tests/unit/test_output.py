@@ -122,3 +122,17 @@ def test_kernel_log_drains_its_pipe_and_keeps_head_and_tail() -> None:
     assert text.endswith("crashed at the end")
     assert len(text) < 1_000 + 200
     assert "\ufffd" not in text  # characters split between reads are decoded whole
+
+
+@pytest.mark.usefixtures("require_sandbox")
+async def test_a_kernel_that_fails_to_start_shows_its_log_from_the_pipe(tmp_path: Path) -> None:
+    from runpad.errors import SandboxStartError
+    from runpad.sandbox import LocalSandbox, SandboxEnvironment
+    from runpad.sandbox.limits import Limits
+
+    (tmp_path / "bin").mkdir()  # an environment whose python is missing inside the sandbox
+    (tmp_path / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    sandbox = LocalSandbox(Limits(start_timeout=30), environment=SandboxEnvironment(tmp_path))
+
+    with pytest.raises(SandboxStartError, match=r"Kernel log:\n.*bin/python"):
+        await sandbox.start()
