@@ -29,6 +29,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 
 from runpad.errors import SandboxClosed, SandboxStartError
 from runpad.sandbox.base import Sandbox, emit
+from runpad.sandbox.budget import ResultBudget
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.output import StreamCapture
 from runpad.sandbox.results import (
@@ -41,7 +42,7 @@ from runpad.sandbox.results import (
     RichResult,
     StreamName,
 )
-from runpad.sandbox.workdir import RUNPAD_DIR, WorkDir
+from runpad.sandbox.workdir import RUNPAD_DIR, Snapshot, WorkDir
 
 __all__ = ["KernelDriver", "KernelOutcome", "KernelSandbox", "connection_info", "kernel_argv"]
 
@@ -105,6 +106,23 @@ class KernelOutcome:
     error: ExecutionError | None = None
     execution_count: int | None = None
     finished: bool = False  # the kernel reported the cell done (status idle)
+    budget: ResultBudget | None = None  # holds `results` to the output limits as they come
+
+    def __post_init__(self) -> None:
+        if self.budget is not None:
+            self.results = self.budget.results
+
+    def add_result(self, result: RichResult) -> None:
+        if self.budget is None:
+            self.results.append(result)
+        else:
+            self.budget.add(result)
+
+    def clear_results(self) -> None:
+        if self.budget is None:
+            self.results.clear()
+        else:
+            self.budget.clear()
 
 
 class KernelDied(Exception):
@@ -267,7 +285,7 @@ class KernelDriver:
         elif kind == "execute_input":
             outcome.execution_count = content.get("execution_count")
         elif kind in ("execute_result", "display_data"):
-            outcome.results.append(
+            outcome.add_result(
                 RichResult(data=content["data"], is_main_result=kind == "execute_result")
             )
         elif kind == "error":
@@ -277,7 +295,7 @@ class KernelDriver:
                 traceback=_ANSI.sub("", "\n".join(content["traceback"])),
             )
         elif kind == "clear_output":
-            outcome.results.clear()
+            outcome.clear_results()
 
     async def interrupt(self) -> None:
         """Ask the kernel to interrupt its cell (a message: signals do not cross bwrap)."""
@@ -329,6 +347,7 @@ def outcome_to_execution(
         timed_out=timed_out,
         restarted=restarted,
         language=language,
+        results_omitted=outcome.budget.omitted if outcome.budget else 0,
     )
 
 
@@ -344,6 +363,9 @@ class KernelSandbox(Sandbox):
         self._driver: KernelDriver | None = None
         self._workdir: WorkDir | None = None
         self._cells = 0
+        # The work dir as the last cell left it (with the host's uploads since): what the
+        # next cell's artifacts are measured against, so each cell walks the dir once.
+        self._files: Snapshot | None = None
 
     @property
     def workdir(self) -> WorkDir:
@@ -413,10 +435,17 @@ class KernelSandbox(Sandbox):
         assert self._driver is not None
         workdir = self.workdir
         self._cells += 1
-        before = await asyncio.to_thread(workdir.snapshot)
+        before = self._files
+        if before is None:
+            before = (await asyncio.to_thread(workdir.snapshot))[0]
         outcome = KernelOutcome(
             stdout=self._capture(f"cell-{self._cells}-stdout.txt"),
             stderr=self._capture(f"cell-{self._cells}-stderr.txt"),
+            budget=ResultBudget(
+                self.limits,
+                spill_prefix=f"{RUNPAD_DIR}/cell-{self._cells}-result",
+                write_spill=workdir.write_spill,
+            ),
         )
         if died_idle:
             outcome.stderr.add(
@@ -447,6 +476,9 @@ class KernelSandbox(Sandbox):
             restarted = True
         if restarted:
             await self._restart()
+        # Finding the cell's files counts against the cell (Limits.artifact_seconds).
+        changes = await asyncio.to_thread(workdir.changed_since, before, self.limits)
+        self._files = changes.snapshot
         duration_ms = (time.monotonic() - started) * 1000
         execution = outcome_to_execution(
             outcome,
@@ -456,8 +488,12 @@ class KernelSandbox(Sandbox):
             restarted=restarted or died_idle,
             timeout=timeout,
         )
-        artifacts = await asyncio.to_thread(workdir.changed_since, before)
-        return dataclasses.replace(execution, artifacts=artifacts)
+        return dataclasses.replace(
+            execution,
+            artifacts=changes.artifacts,
+            artifacts_omitted=changes.omitted,
+            artifacts_complete=changes.complete,
+        )
 
     def _capture(self, spill_name: str) -> StreamCapture:
         name = f"{RUNPAD_DIR}/{spill_name}"
@@ -470,7 +506,16 @@ class KernelSandbox(Sandbox):
         )
 
     async def _upload(self, data: bytes, dest: str) -> FileInfo:
-        return await asyncio.to_thread(self.workdir.write, dest, data)
+        info = await asyncio.to_thread(self.workdir.write, dest, data)
+        await self._remember_upload(info.name)
+        return info
+
+    async def _remember_upload(self, name: str) -> None:
+        """Take a file the host wrote into the work dir state: not the next cell's artifact."""
+        if self._files is not None:
+            signature = await asyncio.to_thread(self.workdir.signature, name)
+            if signature is not None:
+                self._files = {**self._files, name: signature}
 
     async def _download(self, path: str) -> bytes:
         return await asyncio.to_thread(self.workdir.read, path)
