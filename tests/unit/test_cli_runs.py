@@ -11,7 +11,6 @@ import nbformat
 import pytest
 from typer.testing import CliRunner, Result
 
-from runpad.cli import runs as runs_cli
 from runpad.cli import (
     EXIT_AWAITING,
     EXIT_OK,
@@ -21,6 +20,7 @@ from runpad.cli import (
     EXIT_USAGE,
     app,
 )
+from runpad.cli import runs as runs_cli
 from tests.fixtures.scripted import ONE_STEP, Script, code
 
 pytestmark = pytest.mark.usefixtures("require_sandbox")
