@@ -14,8 +14,9 @@ Every repetition runs every command of every tree in turn, so load from elsewher
 machine weighs on all of them alike; the table gives medians, and the time over
 `python -c pass`, which is what runpad itself costs.
 
-Usage:
-    python benchmarks/cli_startup.py [--repeat 5] [--tree before=/work/main]
+Usage (a tree is any folder holding a `runpad/` package, e.g. another branch's files from
+`git archive main | tar -x -C /tmp/before`):
+    python benchmarks/cli_startup.py [--repeat 5] [--tree before=/tmp/before]
         [--tree after=.] [--write benchmarks/RESULTS-cli.md]
 """
 
