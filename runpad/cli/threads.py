@@ -194,7 +194,6 @@ def export_command(
     import nbformat
 
     from runpad.report import build_notebook, render_markdown
-    from runpad.report.html import write_html, write_pdf
 
     if notebook is None and markdown is None and html is None and pdf is None:
         fail(
@@ -212,10 +211,13 @@ def export_command(
             markdown.parent.mkdir(parents=True, exist_ok=True)
             markdown.write_text(render_markdown(result, markdown.parent), encoding="utf-8")
             console.print(Text(f"report:   {markdown}"))
-        if html is not None:
-            console.print(Text(f"html:     {write_html(result, html)}"))
-        if pdf is not None:
-            console.print(Text(f"pdf:      {write_pdf(result, pdf)}"))
+        if html is not None or pdf is not None:
+            from runpad.report.html import write_html, write_pdf  # jinja2 and pygments
+
+            if html is not None:
+                console.print(Text(f"html:     {write_html(result, html)}"))
+            if pdf is not None:
+                console.print(Text(f"pdf:      {write_pdf(result, pdf)}"))
     except OSError as exc:
         fail(f"Could not write: {exc}", EXIT_FAILED)
     except ConfigurationError as exc:  # no Chromium for the PDF
