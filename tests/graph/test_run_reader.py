@@ -8,6 +8,7 @@ light reader cannot read a checkpoint exactly it refuses, and the commands ask L
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import sqlite3
@@ -19,8 +20,9 @@ from typer.testing import CliRunner
 
 from runpad.cli import EXIT_OK, EXIT_USAGE, app
 from runpad.errors import RunNotFound
-from runpad.runner import aget_run, alist_runs
+from runpad.runner import aget_run, alist_runs, arun
 from runpad.runs import UnsupportedCheckpoint, list_sqlite_runs, read_sqlite_run
+from tests.fixtures.scripted import ONE_STEP, code, write_script
 from tests.fixtures.stored_runs import LONG_LINE, StoredRuns
 
 
@@ -134,3 +136,40 @@ def test_a_file_that_is_no_checkpoint_store_is_left_to_langgraph(tmp_path: Path)
         list_sqlite_runs(store)
     with pytest.raises(UnsupportedCheckpoint, match="no such table"):
         read_sqlite_run("any", store, tmp_path)
+
+
+@pytest.mark.integration
+def test_a_postgresql_store_is_read_through_langgraph(postgres_url: str, tmp_path: Path) -> None:
+    """`threads` and `show` on a PostgreSQL store: the light reader is for SQLite files;
+    LangGraph's own saver reads the server."""
+    model = write_script(
+        tmp_path / "script.jsonl",
+        router=["ROUTE: code"],
+        planner=[ONE_STEP],
+        coder=[code("print(6 * 7)")],
+        reviewer=["VERDICT: done\nANSWER: 42"],
+    )
+    thread = f"pg-{tmp_path.name}"
+    runs = tmp_path / "runs"
+    asyncio.run(
+        arun(
+            "Six times seven",
+            thread_id=thread,
+            model=model,
+            sandbox="fake",
+            run_dir=str(runs),
+            checkpointer=postgres_url,
+        )
+    )
+    store = ["--checkpoints", postgres_url, "--out", str(runs)]
+
+    listed = CliRunner().invoke(app, ["threads", *store, "--json"])
+    shown = CliRunner().invoke(app, ["show", thread, *store, "--json"])
+
+    assert listed.exit_code == EXIT_OK, listed.output
+    assert {"thread_id": thread, "status": "answered"}.items() <= next(
+        run for run in json.loads(listed.stdout) if run["thread_id"] == thread
+    ).items()
+    assert shown.exit_code == EXIT_OK, shown.output
+    assert json.loads(shown.stdout)["answer"] == "42"
+    assert not (runs / "checkpoints.sqlite").exists()
