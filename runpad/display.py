@@ -202,6 +202,8 @@ class RunDisplay:
             )
         elif kind == "session_restored":
             self._note("sandbox", str(event.get("message", "session restored")), "dim")
+        elif kind == "snapshot_skipped":
+            self._note("sandbox", str(event.get("message", "no snapshot")), "dim")
 
     # -- output --------------------------------------------------------------------------------
 

@@ -41,8 +41,10 @@ __all__ = [
     "Role",
     "RunLimits",
     "RunStatus",
+    "SnapshotRef",
     "StepKind",
     "Vote",
+    "WorkFile",
 ]
 
 Role = Literal["router", "planner", "coder", "reviewer", "reporter"]
@@ -103,6 +105,35 @@ class CellRecord(TypedDict):
     artifacts: list[ArtifactRef]
 
 
+class WorkFile(TypedDict):
+    """A file of the sandbox work dir when a snapshot was taken."""
+
+    name: str  # path relative to the work dir
+    size: int
+    sha256: str
+    mode: int
+
+
+class SnapshotRef(TypedDict):
+    """The kernel's namespace after a cell, saved in the run folder (`runpad.agents.snapshot`).
+
+    The file is a pickle made and loaded only inside the sandbox; the host copies it as
+    bytes and checks it against `sha256`. A resume loads it and replays the later cells.
+    """
+
+    cell: int  # the index of the cell after which it was taken
+    path: str  # where the file lies on this machine
+    sha256: str
+    size: int
+    format: int
+    python: str  # the kernel's interpreter, e.g. "CPython 3.11.7"
+    cloudpickle: str
+    runpad: str  # the runpad version that took it
+    variables: list[str]
+    files: list[WorkFile]  # the work dir then, restored from the run folder's copies
+    directories: list[str]  # empty directories of the work dir
+
+
 class Finding(TypedDict):
     """What the searcher found for a step: web results or API documentation, as text."""
 
@@ -158,6 +189,8 @@ class AnalysisState(TypedDict, total=False):
     answer: str | None
     status: RunStatus
     stop_reason: str | None
+    snapshot: SnapshotRef | None  # the latest kernel snapshot (resume loads it)
+    snapshot_note: str | None  # why cells after `snapshot` have none of their own
 
 
 @dataclass(frozen=True)
@@ -222,6 +255,9 @@ class Context:
             docs/architecture.md). Each sample may be repaired like a single cell.
         sample_temperature: the sampling temperature of every sample after the first
             (the first uses the model's own setting).
+        snapshot_max_mb: the largest snapshot of the kernel's variables saved after each
+            Python or shell cell, so that a resume loads it instead of running every
+            earlier cell again; 0 turns snapshots off (a resume replays every cell).
     """
 
     # The context's JSON schema is the run's settings form in LangGraph Studio: a model field
@@ -248,6 +284,7 @@ class Context:
     search_timeout: float = 10.0
     samples: int = 1
     sample_temperature: float = 0.7
+    snapshot_max_mb: int = 64
 
     def __post_init__(self) -> None:
         # Settings that arrive as JSON (LangGraph's API server, Studio) carry the limits as
@@ -258,6 +295,10 @@ class Context:
             object.__setattr__(self, "sandbox_limits", Limits(**self.sandbox_limits))
         if isinstance(self.sql_limits, dict):
             object.__setattr__(self, "sql_limits", SqlLimits(**self.sql_limits))
+        if self.snapshot_max_mb < 0:
+            raise ConfigurationError(
+                f"Context.snapshot_max_mb must be 0 (off) or more, not {self.snapshot_max_mb}."
+            )
         if self.samples < 1:
             raise ConfigurationError(f"Context.samples must be at least 1, not {self.samples}.")
         for url in self.databases.values():
