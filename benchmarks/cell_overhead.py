@@ -43,10 +43,8 @@ TRIVIAL = "1+1"
 # -- workers (each in its own process) ----------------------------------------------------------
 
 
-async def bare_worker() -> None:
-    """A plain ipykernel driven the way jupyter_client's own docs drive one."""
-    from jupyter_client.asynchronous.client import AsyncKernelClient
-
+def start_bare_kernel() -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """A plain ipykernel of the sandbox environment's interpreter, on ipc sockets."""
     from runpad.sandbox.environment import find_environment
 
     environment = find_environment()
@@ -80,6 +78,13 @@ async def bare_worker() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    return kernel, info
+
+
+async def bare_worker(kernel: subprocess.Popen[bytes], info: dict[str, Any]) -> None:
+    """Drive the kernel the way jupyter_client's own docs drive one."""
+    from jupyter_client.asynchronous.client import AsyncKernelClient
+
     client = AsyncKernelClient()
     client.load_connection_info(info)  # type: ignore[arg-type]
     client.start_channels()
@@ -168,7 +173,8 @@ class Runner:
             raise RuntimeError(f"runner {self.name} failed to start: {line!r}")
 
     def run(self, cells: int) -> None:
-        assert self.process.stdin is not None and self.process.stdout is not None
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
         self.process.stdin.write(f"{cells}\n")
         self.process.stdin.flush()
         self.timings += json.loads(self.process.stdout.readline())
@@ -273,7 +279,7 @@ def main() -> int:
     if args.worker:
         kind = args.worker[0]
         if kind == "bare":
-            asyncio.run(bare_worker())
+            asyncio.run(bare_worker(*start_bare_kernel()))
         else:
             backend = kind.removesuffix("-noscan")
             asyncio.run(runpad_worker(backend, scan=not kind.endswith("-noscan")))

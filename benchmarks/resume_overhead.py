@@ -53,7 +53,7 @@ KILL_POINTS = {
 # -- the child: one process of a run ------------------------------------------------------------
 
 
-async def child(command: str, config: dict[str, Any]) -> None:
+async def child(command: str, config: dict[str, Any]) -> dict[str, Any]:
     from runpad.runner import aresume, arun
     from runpad.state import Context
 
@@ -82,17 +82,13 @@ async def child(command: str, config: dict[str, Any]) -> None:
     await context.sandbox_manager.aclose()
     if result.answer != "22":
         raise RuntimeError(f"the run answered {result.answer!r} ({result.stop_reason})")
-    Path(config["result"]).write_text(
-        json.dumps(
-            {
-                "imports_s": imported - STARTED,
-                "in_process_s": time.perf_counter() - imported,
-                "cells": [[c["index"], c["duration_ms"]] for c in result.cells],
-                "snapshot_cell": restored.get("snapshot_cell"),
-                "replayed": restored.get("replayed"),
-            }
-        )
-    )
+    return {
+        "imports_s": imported - STARTED,
+        "in_process_s": time.perf_counter() - imported,
+        "cells": [[c["index"], c["duration_ms"]] for c in result.cells],
+        "snapshot_cell": restored.get("snapshot_cell"),
+        "replayed": restored.get("replayed"),
+    }
 
 
 # -- the driver --------------------------------------------------------------------------------
@@ -260,7 +256,9 @@ def main() -> int:
     parser.add_argument("--write", metavar="PATH")
     args = parser.parse_args()
     if args.child:
-        asyncio.run(child(args.child[0], json.loads(Path(args.child[1]).read_text())))
+        config = json.loads(Path(args.child[1]).read_text())
+        outcome = asyncio.run(child(args.child[0], config))
+        Path(config["result"]).write_text(json.dumps(outcome))
         return 0
     if not args.before:
         parser.error("--before REF is required (the code to compare with)")
