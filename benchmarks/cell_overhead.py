@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import platform
+import queue
 import secrets
 import statistics
 import subprocess
@@ -81,15 +82,31 @@ def start_bare_kernel() -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     return kernel, info
 
 
+async def ready(client: Any, kernel: subprocess.Popen[bytes]) -> None:
+    """Ask for kernel_info until it answers and its iopub status reaches us."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if kernel.poll() is not None:
+            raise RuntimeError(f"the bare kernel exited with status {kernel.returncode}")
+        msg_id = client.kernel_info()
+        with contextlib.suppress(queue.Empty):
+            while (await client.get_iopub_msg(timeout=1))["parent_header"].get("msg_id") != msg_id:
+                pass
+            while (await client.get_shell_msg(timeout=1))["parent_header"].get("msg_id") != msg_id:
+                pass
+            return
+    raise RuntimeError("the bare kernel did not answer within 120 s")
+
+
 async def bare_worker(kernel: subprocess.Popen[bytes], info: dict[str, Any]) -> None:
     """Drive the kernel the way jupyter_client's own docs drive one."""
     from jupyter_client.asynchronous.client import AsyncKernelClient
 
     client = AsyncKernelClient()
     client.load_connection_info(info)  # type: ignore[arg-type]
-    client.start_channels()
+    client.start_channels(hb=False)  # a heartbeat can miss its beat on a busy machine
     try:
-        await client.wait_for_ready(timeout=60)
+        await ready(client, kernel)
 
         async def cell() -> None:
             msg_id = client.execute(TRIVIAL)

@@ -46,6 +46,9 @@ KERNEL_CODE = Path(__file__).resolve().parents[1] / "sandbox" / "kernel_snapshot
 # The local and docker backends give each session a private /tmp and home; a file written
 # there would be lost with the session, so its presence rules a snapshot out.
 _PRIVATE_DIRS = {"local": ["/tmp", "/home/sandbox"], "docker": ["/tmp", "/home/sandbox"]}
+# The test double runs cells in the host process itself: snapshot code there would pickle
+# and load in the host, which no snapshot may ever do.
+_IN_PROCESS_BACKENDS = ("fake",)
 _SOURCE = KERNEL_CODE.read_text()
 _BOOTSTRAP = (
     "import sys, types\n"
@@ -77,6 +80,8 @@ async def take_snapshot(
 
     When the pickle is the same as `previous`'s, the file is not copied again.
     """
+    if sandbox.backend in _IN_PROCESS_BACKENDS:
+        return None, f"the {sandbox.backend!r} sandbox runs cells in this process"
     call = (
         f"{_MODULE}.snapshot({SNAPSHOT_NAME!r}, {max_bytes}, "
         f"{_PRIVATE_DIRS.get(sandbox.backend, [])!r})"
@@ -183,7 +188,7 @@ async def restore_snapshot(sandbox: Sandbox, state: AnalysisState, max_bytes: in
     """Load the state's latest snapshot and the work dir it saw into a fresh session."""
     ref = state.get("snapshot")
     note = state.get("snapshot_note")
-    if ref is None:
+    if ref is None or sandbox.backend in _IN_PROCESS_BACKENDS:
         return Restored(None, note)
     unusable = await asyncio.to_thread(_check, ref, max_bytes)
     if unusable:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ast
+import sys
+from pathlib import Path
 
 from runpad.agents import snapshot
+from runpad.sandbox import open_sandbox
 
 
 def kernel_constants() -> dict[str, object]:
@@ -34,3 +37,15 @@ def test_the_install_cell_binds_no_name() -> None:
     assert isinstance(call, ast.Expr)  # one exec() call: nothing assigned, nothing displayed
     assert isinstance(call.value, ast.Call)
     assert ast.unparse(call.value.func) == "exec"
+
+
+async def test_the_in_process_test_double_never_runs_snapshot_code(tmp_path: Path) -> None:
+    async with open_sandbox("fake") as sandbox:
+        await sandbox.run("x = 1")
+        ref, problem = await snapshot.take_snapshot(
+            sandbox, cell=1, directory=tmp_path, max_bytes=1 << 20, previous=None
+        )
+    assert ref is None
+    assert problem == "the 'fake' sandbox runs cells in this process"
+    assert "_runpad_kernel" not in sys.modules  # nothing of it was installed in the host
+    assert list(tmp_path.iterdir()) == []
