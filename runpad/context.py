@@ -106,6 +106,9 @@ class Context:
             docs/architecture.md). Each sample may be repaired like a single cell.
         sample_temperature: the sampling temperature of every sample after the first
             (the first uses the model's own setting).
+        snapshot_max_mb: the largest snapshot of the kernel's variables saved after each
+            Python or shell cell, so that a resume loads it instead of running every
+            earlier cell again; 0 turns snapshots off (a resume replays every cell).
     """
 
     # The context's JSON schema is the run's settings form in LangGraph Studio: a model field
@@ -134,6 +137,7 @@ class Context:
     search_timeout: float = 10.0
     samples: int = 1
     sample_temperature: float = 0.7
+    snapshot_max_mb: int = 64
 
     def __post_init__(self) -> None:
         # Settings that arrive as JSON (LangGraph's API server, Studio) carry the limits as
@@ -144,6 +148,10 @@ class Context:
             object.__setattr__(self, "sandbox_limits", Limits(**self.sandbox_limits))
         if isinstance(self.sql_limits, dict):
             object.__setattr__(self, "sql_limits", SqlLimits(**self.sql_limits))
+        if self.snapshot_max_mb < 0:
+            raise ConfigurationError(
+                f"Context.snapshot_max_mb must be 0 (off) or more, not {self.snapshot_max_mb}."
+            )
         if self.samples < 1:
             raise ConfigurationError(f"Context.samples must be at least 1, not {self.samples}.")
         check_backend(self.sandbox)  # a misspelt backend fails here, not at the first cell

@@ -12,6 +12,7 @@ crosses JSON and the server unchanged; the TypedDicts here say what each one hol
 | stdout, stderr | executor | a cell's output, as it streams |
 | artifact | executor | a file the cell made, copied into the run folder |
 | session_restored | executor | a fresh sandbox session got the earlier cells' state back |
+| snapshot_skipped | executor | the kernel's variables could not be snapshotted after a cell |
 | search, docs, finding | searcher | a web search or API lookup starts, and what it found |
 | vote | reviewer | a sampled program's vote (`Context.samples` > 1) |
 | verdict | reviewer | what the reviewer decided about the cell that just ran |
@@ -39,6 +40,7 @@ __all__ = [
     "RunEvent",
     "SearchStarted",
     "SessionRestored",
+    "SnapshotSkipped",
     "Verdict",
     "VoteCast",
 ]
@@ -71,9 +73,19 @@ class ArtifactSaved(TypedDict):
 
 class SessionRestored(TypedDict):
     type: Literal["session_restored"]
-    replayed: int  # cells run again in the fresh session
+    snapshot_cell: int | None  # the cell whose snapshot was loaded; None: none was
+    replayed: int  # cells run again in the fresh session (those after the snapshot)
     failed: int  # of those, how many failed this time
+    notice: str | None  # why a snapshot could not be used, when it could not
     message: str  # one line for people
+
+
+class SnapshotSkipped(TypedDict):
+    """No snapshot of the kernel after this cell: a resume will replay from the last one."""
+
+    type: Literal["snapshot_skipped"]
+    cell: int
+    message: str  # why (a variable that cannot be pickled, over the size bound, ...)
 
 
 class SearchStarted(TypedDict):
@@ -121,6 +133,7 @@ RunEvent = (
     | CellOutput
     | ArtifactSaved
     | SessionRestored
+    | SnapshotSkipped
     | SearchStarted
     | DocsLookup
     | FindingMade

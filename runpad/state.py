@@ -29,9 +29,11 @@ __all__ = [
     "PlanStep",
     "Role",
     "RunStatus",
+    "SnapshotRef",
     "StepKind",
     "Verdict",
     "Vote",
+    "WorkFile",
 ]
 
 Role = Literal["router", "planner", "coder", "reviewer", "reporter"]
@@ -94,6 +96,35 @@ class CellRecord(TypedDict):
     restarted: bool
     images: int
     artifacts: list[ArtifactRef]
+
+
+class WorkFile(TypedDict):
+    """A file of the sandbox work dir when a snapshot was taken."""
+
+    name: str  # path relative to the work dir
+    size: int
+    sha256: str
+    mode: int
+
+
+class SnapshotRef(TypedDict):
+    """The kernel's namespace after a cell, saved in the run folder (`runpad.agents.snapshot`).
+
+    The file is a pickle made and loaded only inside the sandbox; the host copies it as
+    bytes and checks it against `sha256`. A resume loads it and replays the later cells.
+    """
+
+    cell: int  # the index of the cell after which it was taken
+    path: str  # where the file lies on this machine
+    sha256: str
+    size: int
+    format: int
+    python: str  # the kernel's interpreter, e.g. "CPython 3.11.7"
+    cloudpickle: str
+    runpad: str  # the runpad version that took it
+    variables: list[str]
+    files: list[WorkFile]  # the work dir then, restored from the run folder's copies
+    directories: list[str]  # empty directories of the work dir
 
 
 class Finding(TypedDict):
@@ -170,3 +201,5 @@ class AnalysisState(TypedDict, total=False):
     answer: str | None
     status: RunStatus
     stop_reason: str | None
+    snapshot: SnapshotRef | None  # the latest kernel snapshot (resume loads it)
+    snapshot_note: str | None  # why cells after `snapshot` have none of their own

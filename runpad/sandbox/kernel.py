@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import dataclasses
+import hmac
 import json
 import logging
 import queue
@@ -168,6 +169,13 @@ class KernelDriver:
                 )
             await asyncio.sleep(0.005)
         self._client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
+        # Cells read their replies straight from the sockets (`_next_iopub`): blocking-free
+        # receives of whatever has arrived, and one poll when nothing has.
+        self._iopub_poll = self._client.iopub_channel.socket
+        self._iopub: zmq.Socket[Any] = zmq.Socket.shadow(self._iopub_poll.underlying)
+        self._shell: zmq.Socket[Any] = zmq.Socket.shadow(
+            self._client.shell_channel.socket.underlying
+        )
         # zmq drops what a PUB socket sends before our SUB has joined, so we ask until a
         # kernel_info request's status message arrives on iopub, not just its reply.
         while time.monotonic() < deadline:
@@ -238,15 +246,18 @@ class KernelDriver:
         kernel. Raises KernelDied if the process exits during the cell; what arrived
         before is in `outcome`.
         """
+        self._drain_shell_nowait()  # replies of earlier cells that came after their idle
         msg_id = self._client.execute(code, store_history=True, allow_stdin=False)
         timed_out = await self._collect(msg_id, outcome, time.monotonic() + timeout, on_output)
         if timed_out:
             await self.interrupt()
             await self._collect(msg_id, outcome, time.monotonic() + interrupt_grace, on_output)
         if outcome.finished:
-            reply = await self._drain_shell()
+            # ipykernel sends the reply before the idle status; it is usually here by now,
+            # and one that is not is drained before the next cell, never waited for.
+            reply = self._drain_shell_nowait()
             if reply and outcome.execution_count is None:
-                outcome.execution_count = reply["content"].get("execution_count")
+                outcome.execution_count = reply.get("execution_count")
         return timed_out
 
     async def _collect(
@@ -257,25 +268,89 @@ class KernelDriver:
         on_output: OutputCallback | None,
     ) -> bool:
         """Read iopub until the cell is idle (False) or the deadline passes (True)."""
+        received = 0
         while not outcome.finished:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return True
-            try:
-                msg = await self._client.get_iopub_msg(timeout=min(remaining, 0.2))
-            except queue.Empty:
+            frames = await self._next_iopub(min(remaining, 0.2))
+            if frames is None:
                 if not self._is_alive():
                     raise KernelDied from None
                 continue
-            if msg["parent_header"].get("msg_id") == msg_id:
-                await self._handle(msg, outcome, on_output)
+            received += 1
+            if received % 64 == 0:  # a flood arrives without waiting: let other tasks run
+                await asyncio.sleep(0)
+            message = self._parse(frames)
+            if message is not None and message[0] == msg_id:
+                content = self._unpack(message[2])
+                if content is not None:
+                    await self._handle(message[1], content, outcome, on_output)
         return False
 
+    async def _next_iopub(self, timeout: float) -> list[bytes] | None:
+        """The frames of the next iopub message, waiting at most `timeout` seconds."""
+        try:
+            return self._iopub.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+        if not await self._iopub_poll.poll(timeout * 1000, zmq.POLLIN):
+            return None
+        try:
+            return self._iopub.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return None
+
+    def _parse(self, frames: list[bytes]) -> tuple[str | None, str, bytes] | None:
+        """(parent msg_id, msg_type, content still packed) of a signed message, else None.
+
+        What jupyter_client's `Session.deserialize` does, less what a cell's result does not
+        use: header dates parsed into datetimes, the metadata, and the content of messages
+        that belong to another request.
+        """
+        session = self._client.session
+        _, frames = session.feed_identities(frames)
+        if len(frames) < 5:
+            return None
+        if session.auth is not None and not hmac.compare_digest(
+            frames[0], session.sign(frames[1:5])
+        ):
+            logger.warning("Dropped a kernel message with a bad signature")
+            return None
+        try:
+            parent, header = session.unpack(frames[2]), session.unpack(frames[1])
+        except ValueError:
+            return None
+        if not isinstance(parent, dict) or not isinstance(header, dict):
+            return None  # the kernel runs the model's code, which can read the key
+        return parent.get("msg_id"), str(header.get("msg_type")), frames[4]
+
+    def _drain_shell_nowait(self) -> dict[str, Any] | None:
+        """Read the shell replies that have arrived; the content of the last one."""
+        last = None
+        while True:
+            try:
+                frames = self._shell.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return last
+            message = self._parse(frames)
+            if message is not None:
+                last = self._unpack(message[2])
+
+    def _unpack(self, content: bytes) -> dict[str, Any] | None:
+        try:
+            value = self._client.session.unpack(content)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
     async def _handle(
-        self, msg: dict[str, Any], outcome: KernelOutcome, on_output: OutputCallback | None
+        self,
+        kind: str,
+        content: dict[str, Any],
+        outcome: KernelOutcome,
+        on_output: OutputCallback | None,
     ) -> None:
-        kind = msg["msg_type"]
-        content = msg["content"]
         if kind == "status" and content["execution_state"] == "idle":
             outcome.finished = True
         elif kind == "stream":
