@@ -27,15 +27,17 @@ from runpad.sandbox.cgroups import SessionCgroup, create_session_cgroup
 from runpad.sandbox.environment import find_environment
 from runpad.sandbox.limits import Limits, MiB
 from runpad.sandbox.local import (
-    INSIDE_WORK,
     SandboxLayout,
-    _Libc,
     bwrap_argv,
     find_bwrap,
     launcher_argv,
-    sandbox_env,
 )
 from runpad.sandbox.seccomp import seccomp_filter_fd
+from runpad.sandbox.session_layout import (
+    INSIDE_WORK,
+    Mounts,
+    sandbox_env,
+)
 
 __all__ = [
     "DENIED_SOCKETS",
@@ -270,7 +272,7 @@ def check_isolation(limits: Limits | None = None) -> IsolationReport:
     try:
         layout.create()
         if os.geteuid() == 0:
-            work_mounted = _Libc().mount_tmpfs(layout.work, limits.disk_mb)
+            work_mounted = Mounts().mount_tmpfs(layout.work, limits.disk_mb)
         cgroup = create_session_cgroup(f"{os.getpid()}-check-{secrets.token_hex(4)}", limits)
         facts = _run_probe(layout, limits, cgroup)
         return IsolationReport(
@@ -284,7 +286,7 @@ def check_isolation(limits: Limits | None = None) -> IsolationReport:
         if cgroup is not None:
             cgroup.remove()
         if os.path.ismount(layout.work):
-            _Libc().unmount(layout.work)
+            Mounts().unmount(layout.work)
         shutil.rmtree(sessions_dir, ignore_errors=True)
 
 

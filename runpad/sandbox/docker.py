@@ -59,21 +59,21 @@ from runpad.sandbox.kernel import (
     kernel_argv,
 )
 from runpad.sandbox.limits import Limits, MiB
-from runpad.sandbox.local import (
+from runpad.sandbox.results import FileInfo
+from runpad.sandbox.seccomp import SECCOMP_RULES
+from runpad.sandbox.session_layout import (
     INSIDE_HOME,
     INSIDE_IPC,
     INSIDE_STARTUP,
     INSIDE_WORK,
     SANDBOX_UID,
-    _Libc,
-    _make_ipc_dir,
-    _remove_ipc_dir,
-    _remove_session_dir,
+    Mounts,
+    make_ipc_dir,
+    remove_ipc_dir,
+    remove_session_dir,
     sandbox_env,
     sweep_orphan_sessions,
 )
-from runpad.sandbox.results import FileInfo
-from runpad.sandbox.seccomp import SECCOMP_RULES
 from runpad.sandbox.workdir import WorkDir
 
 __all__ = [
@@ -321,7 +321,7 @@ class DockerSandbox(KernelSandbox):
         (session_dir / "resolv.conf").write_text("# no network in the sandbox\n")
         self._session_dir = session_dir
         if os.geteuid() == 0:
-            self._work_mounted = _Libc().mount_tmpfs(session_dir / "work", self.limits.disk_mb)
+            self._work_mounted = Mounts().mount_tmpfs(session_dir / "work", self.limits.disk_mb)
         _hand_over(session_dir / "work")
         self._workdir = WorkDir(session_dir / "work")
 
@@ -455,7 +455,7 @@ class DockerSandbox(KernelSandbox):
             self._removals.add(asyncio.create_task(asyncio.to_thread(_remove_container, container)))
         if self._session_dir is not None:
             for ipc in self._session_dir.glob("ipc-*"):
-                await asyncio.to_thread(_remove_ipc_dir, ipc)
+                await asyncio.to_thread(remove_ipc_dir, ipc)
 
     async def _close(self) -> None:
         try:
@@ -468,7 +468,7 @@ class DockerSandbox(KernelSandbox):
         await asyncio.gather(*self._removals)
         self._removals.clear()
         if self._session_dir is not None:
-            await asyncio.to_thread(_remove_session_dir, self._session_dir)
+            await asyncio.to_thread(remove_session_dir, self._session_dir)
             self._session_dir = None
         if self._own_client and self._client is not None:
             self._client.close()
@@ -544,7 +544,7 @@ def _container_command(info: ImageInfo) -> list[str]:
 def _prepare_ipc_dir(ipc: Path, info: dict[str, Any]) -> None:
     """The kernel's socket dir (a tiny tmpfs where the host may mount), the sandbox user's,
     with the connection file in it (mounted read-only over itself in the container)."""
-    _make_ipc_dir(ipc)
+    make_ipc_dir(ipc)
     _hand_over(ipc)
     (ipc / "kernel.json").write_text(json.dumps(info))
 

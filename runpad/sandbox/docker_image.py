@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 from runpad.errors import SandboxUnavailable
 from runpad.sandbox.environment import SandboxEnvironment, find_environment
 from runpad.sandbox.kernel import STARTUP_FILE
-from runpad.sandbox.local import (
-    _ETC_ENTRIES,
+from runpad.sandbox.session_layout import (
+    ETC_ENTRIES,
     INSIDE_HOME,
     INSIDE_IPC,
     INSIDE_STARTUP,
@@ -337,7 +337,7 @@ class _RootfsWriter:
         )
 
     def _etc(self) -> None:
-        for entry in _ETC_ENTRIES:
+        for entry in ETC_ENTRIES:
             path = Path("/etc", entry)
             if entry == "alternatives":  # only the links a program needs, added with it
                 continue

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import dataclasses
 import json
 import logging
@@ -33,8 +31,6 @@ from runpad.errors import SandboxStartError, SandboxUnavailable
 from runpad.sandbox.cgroups import (
     SessionCgroup,
     create_session_cgroup,
-    pid_alive,
-    sweep_orphan_cgroups,
 )
 from runpad.sandbox.environment import SandboxEnvironment, find_environment, runpad_home
 from runpad.sandbox.kernel import (
@@ -47,43 +43,26 @@ from runpad.sandbox.kernel import (
 from runpad.sandbox.limits import Limits, MiB
 from runpad.sandbox.output import KernelLog
 from runpad.sandbox.seccomp import seccomp_filter_fd
+from runpad.sandbox.session_layout import (
+    ETC_ENTRIES,
+    INSIDE_HOME,
+    INSIDE_IPC,
+    INSIDE_STARTUP,
+    INSIDE_WORK,
+    SANDBOX_UID,
+    Mounts,
+    make_ipc_dir,
+    remove_ipc_dir,
+    remove_session_dir,
+    sandbox_env,
+    sweep_orphan_sessions,
+)
 from runpad.sandbox.workdir import WorkDir
 
-__all__ = ["LocalSandbox", "SandboxLayout", "bwrap_argv", "find_bwrap"]
+__all__ = ["LocalSandbox", "SandboxLayout", "bwrap_argv", "find_bwrap", "launcher_argv"]
 
 logger = logging.getLogger(__name__)
 
-SANDBOX_UID = 1000
-INSIDE_HOME = "/home/sandbox"
-INSIDE_WORK = "/work"
-INSIDE_IPC = "/run/runpad"
-INSIDE_STARTUP = "/opt/runpad/kernel_startup.py"
-
-# What of the host's /etc a program needs (dynamic linker, certificates, fonts, time
-# zones, MIME types); never the whole /etc: shadow, ssh keys and the like stay out.
-_ETC_ENTRIES = (
-    "alternatives",
-    "ca-certificates",
-    "ca-certificates.conf",
-    "fonts",
-    "ld.so.cache",
-    "ld.so.conf",
-    "ld.so.conf.d",
-    "localtime",
-    "mime.types",
-    "nsswitch.conf",
-    "os-release",
-    "ssl",
-    "timezone",
-    "debian_version",
-    "bash.bashrc",
-    "profile",
-    "inputrc",
-    "magic",
-    "gai.conf",
-    "protocols",
-    "services",
-)
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _INSTALL_BWRAP = "apt-get install -y bubblewrap (Debian/Ubuntu) or dnf install bubblewrap"
 
@@ -138,29 +117,6 @@ class SandboxLayout:
         (self.etc / "hostname").write_text("sandbox\n")
 
 
-def sandbox_env(environment: SandboxEnvironment, limits: Limits) -> dict[str, str]:
-    """The whole environment of the sandboxed process; nothing comes from the host."""
-    threads = str(max(1, int(limits.cpus)))
-    return {
-        "HOME": INSIDE_HOME,
-        "USER": "sandbox",
-        "LOGNAME": "sandbox",
-        "PATH": f"{environment.path}/bin:/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "TMPDIR": "/tmp",
-        "VIRTUAL_ENV": str(environment.path),
-        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-        "MPLCONFIGDIR": f"{INSIDE_HOME}/.config/matplotlib",
-        "IPYTHONDIR": f"{INSIDE_HOME}/.ipython",
-        "JUPYTER_PLATFORM_DIRS": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        "OPENBLAS_NUM_THREADS": threads,
-        "OMP_NUM_THREADS": threads,
-        "MKL_NUM_THREADS": threads,
-    }
-
-
 def bwrap_argv(
     layout: SandboxLayout, limits: Limits, command: list[str], seccomp_fd: int | None
 ) -> list[str]:
@@ -185,7 +141,7 @@ def bwrap_argv(
             argv += ["--symlink", os.readlink(path), directory]
         elif path.is_dir():
             argv += ["--ro-bind", directory, directory]
-    for entry in _ETC_ENTRIES:
+    for entry in ETC_ENTRIES:
         if os.path.exists(f"/etc/{entry}"):
             argv += ["--ro-bind", f"/etc/{entry}", f"/etc/{entry}"]
     # The sandbox's uid owns whatever root owns, so no mode hides a file in a bind: /etc/ssl
@@ -273,27 +229,6 @@ def launcher_argv(cgroup: SessionCgroup | None, limits: Limits, inner: list[str]
     return ["/bin/sh", "-c", script, join, "prlimit", *rlimits, "--", "env", "-i", *inner]
 
 
-class _Libc:
-    """mount(2) and umount2(2), to give the work dir a hard size without a helper process."""
-
-    MNT_DETACH = 2
-    # Files the sandbox makes are root's on the host: no set-user-ID bits, no device nodes.
-    MS_NOSUID = 2
-    MS_NODEV = 4
-
-    def __init__(self) -> None:
-        self._libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-
-    def mount_tmpfs(self, target: Path, size_mb: int) -> bool:
-        options = f"size={size_mb}m,mode=0755".encode()
-        flags = self.MS_NOSUID | self.MS_NODEV
-        result = self._libc.mount(b"runpad", str(target).encode(), b"tmpfs", flags, options)
-        return bool(result == 0)
-
-    def unmount(self, target: Path) -> None:
-        self._libc.umount2(str(target).encode(), self.MNT_DETACH)
-
-
 class LocalSandbox(KernelSandbox):
     """An IPython kernel in a hardened bubblewrap sandbox on this machine.
 
@@ -367,12 +302,12 @@ class LocalSandbox(KernelSandbox):
         layout = SandboxLayout(self._sessions_dir / self.session_id, environment)
         layout.create()
         if os.geteuid() == 0:
-            self._work_mounted = _Libc().mount_tmpfs(layout.work, self.limits.disk_mb)
+            self._work_mounted = Mounts().mount_tmpfs(layout.work, self.limits.disk_mb)
         return layout
 
     async def _launch_kernel(self) -> KernelDriver:
         layout = dataclasses.replace(self.layout, ipc_name=f"ipc-{secrets.token_hex(4)}")
-        await asyncio.to_thread(_make_ipc_dir, layout.ipc)
+        await asyncio.to_thread(make_ipc_dir, layout.ipc)
         self._layout = layout
         info = connection_info(f"{INSIDE_IPC}/k")
         argv, seccomp_fd = await asyncio.to_thread(self._prepare_launch, layout, info)
@@ -448,7 +383,7 @@ class LocalSandbox(KernelSandbox):
         if self._cgroup is not None:
             await asyncio.to_thread(self._cgroup.kill_all)
         if self._layout is not None:
-            await asyncio.to_thread(_remove_ipc_dir, self._layout.ipc)
+            await asyncio.to_thread(remove_ipc_dir, self._layout.ipc)
 
     async def _close(self) -> None:
         await super()._close()
@@ -459,50 +394,10 @@ class LocalSandbox(KernelSandbox):
             await asyncio.to_thread(self._cgroup.remove)
             self._cgroup = None
         if self._layout is not None:
-            await asyncio.to_thread(_remove_session_dir, self._layout.session_dir)
+            await asyncio.to_thread(remove_session_dir, self._layout.session_dir)
 
     def _log_tail(self) -> str:
         if self._log is not None:
             # The kernel is gone: its last words are all in the pipe.
             self._log.wait_closed(timeout=1.0)
         return (self._log.text() if self._log else "")[-3000:] or "(empty)"
-
-
-IPC_DIR_MB = 1
-"""Size of the ipc dir's tmpfs: sockets take no space, so anything written there is abuse."""
-
-
-def _make_ipc_dir(path: Path) -> None:
-    path.mkdir()  # never an existing one: see SandboxLayout
-    if os.geteuid() == 0:
-        _Libc().mount_tmpfs(path, IPC_DIR_MB)
-
-
-def _remove_ipc_dir(path: Path) -> None:
-    if os.path.ismount(path):
-        _Libc().unmount(path)
-    shutil.rmtree(path, ignore_errors=True)  # rmtree never follows links
-
-
-def _remove_session_dir(session_dir: Path) -> None:
-    for directory in [session_dir / "work", *session_dir.glob("ipc*")]:
-        if os.path.ismount(directory):
-            _Libc().unmount(directory)
-    shutil.rmtree(session_dir, ignore_errors=True)
-
-
-def sweep_orphan_sessions(sessions_dir: Path) -> None:
-    """Remove session dirs (and their mounts and cgroups) left by processes that died
-    without closing their sessions."""
-    sweep_orphan_cgroups()
-    if not sessions_dir.is_dir():
-        return
-    for session_dir in sessions_dir.iterdir():
-        try:
-            owner = int((session_dir / "owner").read_text())
-        except (OSError, ValueError):
-            continue
-        if owner == os.getpid() or pid_alive(owner):
-            continue
-        logger.info("removing orphaned sandbox session %s", session_dir)
-        _remove_session_dir(session_dir)
