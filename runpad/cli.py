@@ -14,7 +14,8 @@ Exit codes, the same for every command:
 |      | isolated, the setup failed, a run hit an error (resume it)             |
 | 2    | usage error: a bad option, a missing file, an unknown backend, model   |
 |      | or thread, an unreachable database                                     |
-| 3    | the sandbox could not start (the message says what to change)          |
+| 3    | the sandbox could not start, or the local model's weights are missing, |
+|      | corrupt, unreadable or too big (the message says what to change)       |
 | 4    | a run stopped without an answer: a limit, or its work kept failing     |
 | 5    | a run's cell was rejected at approval                                  |
 | 6    | a run waits for approval: `runpad resume THREAD --decision ...`        |
@@ -47,7 +48,7 @@ from rich.text import Text
 from runpad import __version__
 from runpad.demo import DEMO_LIMITS, DEMO_TASKS, DemoTask
 from runpad.display import RunDisplay
-from runpad.errors import ConfigurationError, RunpadError, SandboxError
+from runpad.errors import ConfigurationError, ModelUnavailable, RunpadError, SandboxError
 from runpad.models import describe_model
 from runpad.report import build_notebook, render_markdown, run_files
 from runpad.runner import (
@@ -601,6 +602,8 @@ def _make_context(
             samples=settings.samples,
         )
         context.model_for("coder")  # a bad model string fails here, not at the first call
+    except ModelUnavailable as exc:  # weights missing, corrupt, unreadable or too big
+        _fail(str(exc), EXIT_SANDBOX)
     except ConfigurationError as exc:
         _fail(f"The run cannot start.\n{exc}", EXIT_USAGE)
     _check_sandbox(settings.sandbox)
@@ -702,6 +705,8 @@ def _drive_sync(invocation: _Invocation, start: _Start) -> RunResult:
         _fail(f"Interrupted. Continue with `runpad resume {thread_id}`.", EXIT_INTERRUPTED)
     except SandboxError as exc:
         _fail(f"The {invocation.context.sandbox} sandbox failed.\n{exc}", EXIT_SANDBOX)
+    except ModelUnavailable as exc:
+        _fail(str(exc), EXIT_SANDBOX)
     except ConfigurationError as exc:
         _fail(str(exc), EXIT_USAGE)
     except Exception as exc:  # the model's API, a bug: the checkpoints keep what was done

@@ -74,7 +74,7 @@ def read_gguf_metadata(path: str | Path) -> GgufMetadata:
     path = Path(path)
     size = path.stat().st_size
     with path.open("rb") as handle:
-        reader = _Reader(handle, size)
+        reader = _Reader(handle, size, path)
         if reader.read(4) != _MAGIC:
             raise GgufError(f"{path} is not a GGUF file (it does not start with 'GGUF').")
         version = int(reader.scalar(4))
@@ -99,16 +99,15 @@ def read_gguf_metadata(path: str | Path) -> GgufMetadata:
 class _Reader:
     """Reads a GGUF header, checking every length against what is left of the file."""
 
-    def __init__(self, handle: BinaryIO, size: int) -> None:
+    def __init__(self, handle: BinaryIO, size: int, path: Path) -> None:
         self._handle = handle
         self._left = size
+        self._path = path
 
     def read(self, count: int) -> bytes:
-        if count > self._left:
-            raise GgufError("the file ends inside its metadata header (truncated?).")
-        data = self._handle.read(count)
+        data = self._handle.read(count) if count <= self._left else b""
         if len(data) != count:
-            raise GgufError("the file ends inside its metadata header (truncated?).")
+            raise GgufError(f"{self._path} ends inside its GGUF header (truncated?).")
         self._left -= count
         return data
 
@@ -119,7 +118,7 @@ class _Reader:
     def scalar(self, kind: int) -> Scalar:
         fmt = _SCALARS.get(kind)
         if fmt is None:
-            raise GgufError(f"unknown metadata value type {kind}.")
+            raise GgufError(f"{self._path}: unknown GGUF value type {kind}.")
         value: Scalar = struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
         return value
 
@@ -128,7 +127,7 @@ class _Reader:
         try:
             return self.read(length).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise GgufError(f"a metadata string is not UTF-8: {exc}") from exc
+            raise GgufError(f"{self._path}: a GGUF key or value is not UTF-8.") from exc
 
     def value(self, kind: int) -> Scalar:
         return self.string() if kind == _STRING else self.scalar(kind)
@@ -145,6 +144,6 @@ class _Reader:
         else:
             fmt = _SCALARS.get(kind)
             if fmt is None:
-                raise GgufError(f"unknown metadata array type {kind}.")
+                raise GgufError(f"{self._path}: unknown GGUF array type {kind}.")
             self.read(struct.calcsize(fmt) * count)
         return count

@@ -33,7 +33,7 @@ from langchain_core.messages.ai import InputTokenDetails, UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
-from runpad.errors import MissingDependencyError, ModelUnavailable
+from runpad.errors import ConfigurationError, MissingDependencyError, ModelUnavailable
 from runpad.models.gguf import GgufMetadata
 from runpad.models.weights import (
     QWEN_CODER_0_5B,
@@ -102,7 +102,8 @@ LOCAL_MODELS: dict[str, LocalModelProfile] = {
 }
 """The packaged models, by their name after `local:`; `local` alone is "0.5b"."""
 
-_USER_FILE = LocalModelProfile("path", None)
+# A file of the user's may be any model, often a larger one: the graph's own prompts.
+_USER_FILE = LocalModelProfile("path", None, prompts="full")
 
 # Room for llama.cpp's compute buffers (the logits of a 512-token batch over a 150k
 # vocabulary alone are 300 MB) and the allocator, beyond weights and key-value cache.
@@ -117,7 +118,7 @@ def local_profile(name: str) -> LocalModelProfile:
     """The profile of `local:NAME` (`local` alone: the default); a path gets the generic one.
 
     Raises:
-        ModelUnavailable: NAME is neither a packaged model nor an existing file.
+        ConfigurationError: NAME is neither a packaged model nor an existing file.
     """
     key = name.strip().lower() or "0.5b"
     aliases = {
@@ -131,9 +132,9 @@ def local_profile(name: str) -> LocalModelProfile:
     if Path(name).expanduser().is_file():
         return _USER_FILE
     names = ", ".join(f"local:{key}" for key in LOCAL_MODELS)
-    raise ModelUnavailable(
-        f"No local model {name!r}: it is neither one of {names} nor a file.",
-        "name a packaged model, or the path of a GGUF file: local:/path/to/model.gguf",
+    raise ConfigurationError(
+        f"No local model {name!r}: it is neither one of {names} nor an existing file "
+        "(local:/path/to/model.gguf)."
     )
 
 

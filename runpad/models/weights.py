@@ -253,8 +253,10 @@ def check_gguf(path: Path, weights: PackagedWeights | None = None) -> GgufMetada
     fix = weights.setup_command if weights else "give the path of a GGUF model file"
     try:
         metadata = read_gguf_metadata(path)
-    except (GgufError, OSError) as exc:
-        raise ModelUnavailable(f"{path} is not a readable GGUF file: {exc}", fix) from exc
+    except GgufError as exc:
+        raise ModelUnavailable(str(exc), fix) from exc
+    except OSError as exc:
+        raise ModelUnavailable(f"Cannot read the GGUF file {path}: {exc.strerror}.", fix) from exc
     if weights is None:
         return metadata
     expected = {"general.architecture": weights.architecture, "general.name": weights.general_name}
