@@ -46,7 +46,7 @@ from rich.table import Table
 from rich.text import Text
 
 from runpad import __version__
-from runpad.demo import DEMO_LIMITS, DEMO_TASKS, DemoTask
+from runpad.demo import DEMO_LIMITS, DEMO_TASKS, EMBEDDED_MODEL_NOTE, DemoTask
 from runpad.display import RunDisplay
 from runpad.errors import ConfigurationError, ModelUnavailable, RunpadError, SandboxError
 from runpad.models import describe_model
@@ -1104,21 +1104,18 @@ def demo_command(
     says so); 2 no usable model; 3 the sandbox cannot start.
     """
     settings = _RunSettings(model=model)
-    embedded = (model or os.environ.get("RUNPAD_MODEL") or "local") == "local"
+    embedded = (model or os.environ.get("RUNPAD_MODEL") or "local").startswith("local")
     context = _make_context(settings, out, {}, limits=DEMO_LIMITS)
     console = _stderr()
     output = _Output(quiet=quiet)
     if not quiet:
         intro = (
-            f"{len(DEMO_TASKS)} questions, answered by the {describe_model(model)} model "
+            f"{len(DEMO_TASKS)} questions, answered by the "
+            f"{describe_model(context.model_for('coder'))} model "
             "writing Python that runs in the local sandbox (no network)."
         )
         if embedded:
-            intro += (
-                "\nThe embedded model (SmolLM2, 135M parameters) is tiny and often wrong, so "
-                "each answer comes with the code that produced it and what that code printed: "
-                "check them. A provider model (--model openai:gpt-4.1, ...) does real work."
-            )
+            intro += "\n" + EMBEDDED_MODEL_NOTE
         console.print(Panel(Text(intro), title="runpad demo", title_align="left"), soft_wrap=False)
     results: list[tuple[DemoTask, RunResult]] = []
     for number, demo in enumerate(DEMO_TASKS, 1):
