@@ -253,6 +253,11 @@ class LocalChatModel(BaseChatModel):
         check_memory(path, metadata, self._context_size())
         return path
 
+    def load(self) -> None:
+        """Load the model now (otherwise the first call does), after `prepare`'s checks."""
+        with self._lock:
+            self._load()
+
     def _load(self) -> Any:
         if self._llama is not None:
             return self._llama
