@@ -30,6 +30,7 @@ def local_model_installed() -> None:
     pytest.skip(message)
 
 
+@pytest.mark.timeout(960)  # the subprocess's own 900 s, on a busy machine
 @pytest.mark.usefixtures("local_model_installed")
 def test_the_demo_runs_offline_on_the_embedded_defaults(tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if key != "RUNPAD_MODEL"}
