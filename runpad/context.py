@@ -179,8 +179,9 @@ class Context:
 
     def prompts_for(self, role: Role) -> Mapping[str, str]:
         """The template overrides a role's prompts render with: `prompts`, over the short
-        `SMALL_MODEL_PROMPTS` when the role's model is the embedded local model."""
-        if isinstance(self.model_for(role), LocalChatModel):
+        `SMALL_MODEL_PROMPTS` when the role's model is an embedded model that takes them."""
+        model = self.model_for(role)
+        if isinstance(model, LocalChatModel) and model.embedded.prompts == "small":
             return {**SMALL_MODEL_PROMPTS, **self.prompts}
         return self.prompts
 

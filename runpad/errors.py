@@ -4,7 +4,8 @@
 RunpadError
 ├── ConfigurationError          the developer: a setting, an argument or an install is wrong
 │   ├── MissingDependencyError  an optional extra or a system package is not installed
-│   └── RunNotFound             no run with this thread id in the checkpoint store
+│   ├── RunNotFound             no run with this thread id in the checkpoint store
+│   └── ModelUnavailable        the local model's file is missing, corrupt, unreadable or too big
 └── SandboxError                the sandbox itself failed (never the user's code)
     ├── SandboxUnavailable      this backend cannot run here (bubblewrap missing, no environment)
     ├── SandboxStartError       the sandbox was set up but its kernel did not come up
@@ -24,6 +25,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigurationError",
     "MissingDependencyError",
+    "ModelUnavailable",
     "RunNotFound",
     "RunpadError",
     "SandboxClosed",
@@ -70,6 +72,22 @@ class RunNotFound(ConfigurationError):
             "`runpad threads` lists the runs."
         )
         self.thread_id = thread_id
+
+
+class ModelUnavailable(ConfigurationError):
+    """The embedded model cannot be loaded: a weight package is missing or of another version,
+    the assembled file fails its hash, the GGUF file is unreadable, or it needs more memory
+    than is free. Nothing was loaded. The CLI exits 3 with this one-line message.
+
+    Args:
+        problem: what is wrong, in one sentence.
+        fix: the command (or action) that fixes it.
+    """
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(f"{problem} Fix: {fix}")
+        self.problem = problem
+        self.fix = fix
 
 
 class SandboxError(RunpadError):

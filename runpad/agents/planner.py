@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import asyncio
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command
@@ -32,21 +33,25 @@ async def plan_task(
 ) -> Command[Literal["coder", "searcher"]]:
     context = runtime.context
     max_steps = context.limits.max_plan_steps
-    prompt = render_prompt(
-        "planner",
-        context.prompts_for("planner"),
-        task=state["task"],
-        files=file_names(state),
-        failure_notes=state.get("failure_notes", []),
-        max_steps=max_steps,
-        databases=database_dialects(context),
-    )
-    reply = await ask("planner", prompt, state, context)
-    plan = parse_plan(reply.text, state["task"], max_steps)
+    if getattr(context.model_for("planner"), "one_step_plan", False):
+        text, update = await _one_step_plan(state, context)
+    else:
+        prompt = render_prompt(
+            "planner",
+            context.prompts_for("planner"),
+            task=state["task"],
+            files=file_names(state),
+            failure_notes=state.get("failure_notes", []),
+            max_steps=max_steps,
+            databases=database_dialects(context),
+        )
+        reply = await ask("planner", prompt, state, context)
+        text, update = reply.text, reply.update
+    plan = parse_plan(text, state["task"], max_steps)
     return Command(
         goto=step_node(plan[0]),
         update={
-            **reply.update,
+            **update,
             "plan": plan,
             "step_index": 0,
             "attempt": 0,
@@ -55,3 +60,18 @@ async def plan_task(
             "votes": [],
         },
     )
+
+
+async def _one_step_plan(state: AnalysisState, context: Context) -> tuple[str, dict[str, Any]]:
+    """The whole task as one step, without a model call, for models on the short prompts.
+
+    Asked to echo the task as a one-step plan, small models wrote 2 to 4 steps in 5 of 30
+    tiny tasks, and each step wrote the whole program again (benchmarks/RESULTS.md). The
+    plan is recorded like a reply, so a record of the run replays with any model.
+    """
+    text = f"1. {state['task']} | check: the answer is printed"
+    index = state.get("model_calls", {}).get("planner", 0)
+    if context.recorder is not None:
+        usage = {"input_tokens": 0, "output_tokens": 0}
+        await asyncio.to_thread(context.recorder.record, "planner", index, text, usage)
+    return text, {"model_calls": {"planner": 1}, "tokens": 0}

@@ -17,7 +17,8 @@ Exit codes, the same for every command:
 |      | isolated, the setup failed, a run hit an error (resume it)             |
 | 2    | usage error: a bad option, a missing file, an unknown backend, model   |
 |      | or thread, an unreachable database                                     |
-| 3    | the sandbox could not start (the message says what to change)          |
+| 3    | the sandbox could not start, or the local model's weights are missing, |
+|      | corrupt, unreadable or too big (the message says what to change)       |
 | 4    | a run stopped without an answer: a limit, or its work kept failing     |
 | 5    | a run's cell was rejected at approval                                  |
 | 6    | a run waits for approval: `runpad resume THREAD --decision ...`        |

@@ -15,7 +15,7 @@ from rich.text import Text
 from runpad.cli.options import ModelOption, QuietOption
 from runpad.cli.output import clip, one_line, stderr_console, stdout_console
 from runpad.cli.runs import Invocation, Output, RunSettings, drive_sync, make_context, save_settings
-from runpad.demo import DEMO_LIMITS, DEMO_TASKS, DemoTask
+from runpad.demo import DEMO_LIMITS, DEMO_TASKS, EMBEDDED_MODEL_NOTE, DemoTask
 from runpad.models import describe_model
 from runpad.report import run_files
 from runpad.runner import EventHandler, arun, new_thread_id
@@ -42,21 +42,18 @@ def demo_command(
     says so); 2 no usable model; 3 the sandbox cannot start.
     """
     settings = RunSettings(model=model)
-    embedded = (model or os.environ.get("RUNPAD_MODEL") or "local") == "local"
+    embedded = (model or os.environ.get("RUNPAD_MODEL") or "local").startswith("local")
     context = make_context(settings, out, {}, limits=DEMO_LIMITS)
     console = stderr_console()
     output = Output(quiet=quiet)
     if not quiet:
         intro = (
-            f"{len(DEMO_TASKS)} questions, answered by the {describe_model(model)} model "
+            f"{len(DEMO_TASKS)} questions, answered by the "
+            f"{describe_model(context.model_for('coder'))} model "
             "writing Python that runs in the local sandbox (no network)."
         )
         if embedded:
-            intro += (
-                "\nThe embedded model (SmolLM2, 135M parameters) is tiny and often wrong, so "
-                "each answer comes with the code that produced it and what that code printed: "
-                "check them. A provider model (--model openai:gpt-4.1, ...) does real work."
-            )
+            intro += "\n" + EMBEDDED_MODEL_NOTE
         console.print(Panel(Text(intro), title="runpad demo", title_align="left"), soft_wrap=False)
     results: list[tuple[DemoTask, RunResult]] = []
     for number, demo in enumerate(DEMO_TASKS, 1):

@@ -44,7 +44,13 @@ from runpad.cli.output import (
 from runpad.cli.threads import find_run, load_run, store_missing
 from runpad.context import Context, RunLimits
 from runpad.display import RunDisplay
-from runpad.errors import ConfigurationError, RunNotFound, RunpadError, SandboxError
+from runpad.errors import (
+    ConfigurationError,
+    ModelUnavailable,
+    RunNotFound,
+    RunpadError,
+    SandboxError,
+)
 from runpad.report import run_files
 from runpad.runner import EventHandler, aresume, arun, new_thread_id
 from runpad.runs import RunResult
@@ -170,6 +176,8 @@ def make_context(
             samples=settings.samples,
         )
         context.model_for("coder")  # a bad model string fails here, not at the first call
+    except ModelUnavailable as exc:  # weights missing, corrupt, unreadable or too big
+        fail(str(exc), EXIT_SANDBOX)
     except ConfigurationError as exc:
         fail(f"The run cannot start.\n{exc}", EXIT_USAGE)
     _check_sandbox(settings.sandbox)
@@ -261,6 +269,8 @@ def drive_sync(invocation: Invocation, start: _Start) -> RunResult:
         fail(f"Interrupted. Continue with `runpad resume {thread_id}`.", EXIT_INTERRUPTED)
     except SandboxError as exc:
         fail(f"The {invocation.context.sandbox} sandbox failed.\n{exc}", EXIT_SANDBOX)
+    except ModelUnavailable as exc:
+        fail(str(exc), EXIT_SANDBOX)
     except ConfigurationError as exc:
         fail(str(exc), EXIT_USAGE)
     except Exception as exc:  # the model's API, a bug: the checkpoints keep what was done

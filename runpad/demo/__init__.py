@@ -12,7 +12,7 @@ from pathlib import Path
 
 from runpad.context import RunLimits
 
-__all__ = ["DEMO_LIMITS", "DEMO_TASKS", "DemoTask", "sales_csv"]
+__all__ = ["DEMO_LIMITS", "DEMO_TASKS", "EMBEDDED_MODEL_NOTE", "DemoTask", "sales_csv"]
 
 
 @dataclass(frozen=True)
@@ -40,3 +40,11 @@ DEMO_LIMITS = RunLimits(
     max_attempts_per_step=2, max_cells=4, max_replans=1, max_wall_seconds=300, max_plan_steps=2
 )
 """Tight bounds: the embedded model is small, and a demo should end in minutes."""
+
+EMBEDDED_MODEL_NOTE = (
+    "The embedded model is small (0.5B parameters, on the CPU) and can be wrong, so each "
+    "answer comes with the code that produced it and what that code printed: check them. "
+    "A provider model (--model openai:gpt-4.1, ...) does real work; --model local:1.5b is "
+    "a larger local coder (make model-1.5b)."
+)
+"""What the demo says of the embedded model before its first question."""

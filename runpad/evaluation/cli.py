@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from runpad.errors import ConfigurationError, SandboxError
+from runpad.errors import ConfigurationError, ModelUnavailable, SandboxError
 from runpad.evaluation.report import EvalReport, TaskResult, markdown_table
 from runpad.evaluation.runner import EVAL_LIMITS, MODES, EvalSettings, evaluate
 from runpad.evaluation.suites import SUITES, EvalTask
@@ -99,6 +99,9 @@ def eval_command(
     console = Console(file=sys.stderr, highlight=False, soft_wrap=True)
     try:
         report = asyncio.run(_run_with_progress(suite, settings, console))
+    except ModelUnavailable as exc:  # the local model's weights: missing, corrupt, too big
+        console.print(Text(f"Error: {exc}", style="red"))
+        raise typer.Exit(3) from None
     except ConfigurationError as exc:
         console.print(Text(f"Error: {exc}", style="red"))
         raise typer.Exit(2) from None

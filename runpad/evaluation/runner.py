@@ -229,12 +229,13 @@ def _machine() -> str:
 
 
 def _model(settings: EvalSettings) -> BaseChatModel:
-    if settings.model == "local":
-        from runpad.models.local import LocalChatModel, local_model_path
+    spec = settings.model
+    if isinstance(spec, str) and (spec == "local" or spec.startswith("local:")):
+        from runpad.models.resolve import local_chat_model
 
-        local_model_path()  # the install hint now, not at the first task
-        return LocalChatModel(seed=settings.seed)
-    return resolve_model(settings.model)
+        # Weights checked now, not at the first task; the run's seed is the model's.
+        return local_chat_model(spec.removeprefix("local").removeprefix(":"), seed=settings.seed)
+    return resolve_model(spec)
 
 
 @contextlib.asynccontextmanager

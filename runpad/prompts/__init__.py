@@ -3,10 +3,12 @@
 Rendering is strict (an undefined variable is an error, not an empty string), and a
 caller may replace any role's template with text of its own (`Context.prompts`).
 
-`SMALL_MODEL_PROMPTS` (the files in `small/`) are short words for the embedded 135M
-model, which loses its way in the full prompts (it copies their instructions back): the
-graph is the same, only the words to the model change. The router and planner of that set
-send every task to code as one step; the coder asks for a script that prints the answer.
+`SMALL_MODEL_PROMPTS` (the files in `small/`) are short words for the packaged embedded
+models (runpad/models/local.py), which lose their way in the full prompts (they copy their
+instructions back) and pay for every prompt token on a CPU: the graph is the same, only
+the words to the model change. The router of that set sends every task to code, the plan
+is the task as one step (made without a model call, `agents/planner.py`); the coder asks
+for a script that prints the answer; the reviewer copies the answer from its output.
 """
 
 from __future__ import annotations

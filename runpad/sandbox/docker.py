@@ -49,8 +49,9 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "The Docker SDK for Python (docker)", "pip install 'runpad[docker]'"
     ) from exc
 
+from runpad.home import runpad_home
 from runpad.sandbox.docker_image import BUILD_COMMAND, DEFAULT_IMAGE, ImageInfo, image_info
-from runpad.sandbox.environment import SandboxEnvironment, runpad_home
+from runpad.sandbox.environment import SandboxEnvironment
 from runpad.sandbox.kernel import (
     STARTUP_FILE,
     KernelDriver,

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runpad.errors import SandboxUnavailable
+from runpad.home import runpad_home
 
 __all__ = [
     "SANDBOX_PACKAGES",
     "SandboxEnvironment",
     "default_environment_path",
     "find_environment",
-    "runpad_home",
     "setup_environment",
 ]
 
@@ -49,14 +49,6 @@ cloudpickle (kernel snapshots for resume, `runpad.agents.snapshot`)."""
 
 _MARKER = "runpad-environment.json"
 _MPLCONFIG = "runpad-mplconfig"
-
-
-def runpad_home() -> Path:
-    """Where runpad keeps its machine-wide state: `$RUNPAD_HOME`, else ~/.cache/runpad."""
-    if home := os.environ.get("RUNPAD_HOME"):
-        return Path(home)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "runpad"
 
 
 def default_environment_path() -> Path:

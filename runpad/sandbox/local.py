@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from runpad.errors import SandboxStartError, SandboxUnavailable
+from runpad.home import runpad_home
 from runpad.sandbox.cgroups import (
     SessionCgroup,
     create_session_cgroup,
 )
-from runpad.sandbox.environment import SandboxEnvironment, find_environment, runpad_home
+from runpad.sandbox.environment import SandboxEnvironment, find_environment
 from runpad.sandbox.kernel import (
     STARTUP_FILE,
     KernelDriver,

@@ -17,16 +17,17 @@ import runpad
 
 PACKAGE = Path(runpad.__file__).parent
 
-_BOTTOM = {"errors", "cells", "state"}  # plain data and the exception tree
+_BOTTOM = {"errors", "cells", "home", "state"}  # plain data, the exception tree, the cache dir
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "cells": set(),
+    "home": set(),
     "state": set(),
     "answers": set(),
     "events": {"state"},
-    "sandbox": {"errors", "cells"},
+    "sandbox": {"errors", "cells", "home"},
     "sql": {"errors"},
-    "models": {"errors"},
+    "models": {"errors", "home"},
     "prompts": {"errors"},
     "tools": {"errors", "sandbox", "sql"},
     "context": _BOTTOM | {"models", "prompts", "sandbox", "sql", "tools"},

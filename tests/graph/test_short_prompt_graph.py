@@ -1,0 +1,56 @@
+"""The graph as it runs an embedded model on the short prompts, with scripted replies.
+
+The local model is the planner here only: on the short prompts the plan is the task as one
+step, made without calling it, so it is never loaded; the other roles are scripted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runpad.models.local import LocalChatModel
+from tests.fixtures.scripted import ROUTE_CODE, CountingManager, Script, run_task
+
+pytestmark = pytest.mark.sandbox
+
+
+async def test_one_step_plan_without_a_model_call_and_a_bare_expression_shows_its_value(
+    script: Script, sandboxes: CountingManager, tmp_path: Path
+) -> None:
+    model = script(
+        router=[ROUTE_CODE],
+        coder=["48271 * 9157"],  # no fence, no print: a notebook shows the value
+        reviewer=["VERDICT: done\nANSWER: 442017547"],
+    )
+    record = tmp_path / "record.jsonl"
+    planner = LocalChatModel()
+
+    result = await run_task(
+        "What is 48271 * 9157?",
+        model,
+        sandboxes,
+        tmp_path,
+        planner_model=planner,
+        record=str(record),
+    )
+
+    assert result.status == "answered"
+    assert [step["description"] for step in result.plan] == ["What is 48271 * 9157?"]
+    assert planner.calls == []  # never asked, never loaded
+    cell = result.cells[0]
+    assert cell["code"] == "48271 * 9157"
+    assert cell["result"] == "442017547"
+    # The plan is recorded as the planner's reply, so the run replays with any model.
+    entries = [json.loads(line) for line in record.read_text().splitlines()[1:]]
+    planner_entries = [entry for entry in entries if entry["role"] == "planner"]
+    assert planner_entries == [
+        {
+            "role": "planner",
+            "index": 0,
+            "content": "1. What is 48271 * 9157? | check: the answer is printed",
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        }
+    ]
