@@ -64,6 +64,7 @@ class Tally:
 
 def check_same_results(database: SqlDatabase, engine: sa.Engine, query: str, tally: Tally) -> None:
     through_runpad = database.run(query)
+    failure: str | None
     with engine.connect().execution_options(no_parameters=True) as connection:
         try:
             cursor = connection.exec_driver_sql(query)

@@ -133,6 +133,8 @@ async def test_schemas_show_the_run_settings(studio_url: str) -> None:
         (assistant,) = await client.assistants.search(graph_id="runpad")
         schemas = await client.assistants.get_schemas(assistant["assistant_id"])
 
+    assert schemas["context_schema"] is not None
+    assert schemas["input_schema"] is not None
     settings = schemas["context_schema"]["properties"]
     for name in ("model", "coder_model", "sandbox", "limits", "sandbox_limits", "approve"):
         assert name in settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -145,7 +146,7 @@ def test_missing_bubblewrap_is_reported_not_raised(
 def test_missing_environment_is_reported_not_raised(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if check.shutil.which("bwrap") is None:
+    if shutil.which("bwrap") is None:
         pytest.skip("needs bwrap, to get past the bubblewrap check")
     monkeypatch.setenv("RUNPAD_SANDBOX_ENV", str(tmp_path / "empty"))
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, ToolCall, ToolMessage
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import create_react_agent
 
@@ -159,7 +160,7 @@ def test_the_schema_the_model_sees() -> None:
     tool = RunPythonTool(lambda: LocalSandbox(LIMITS))
     assert tool.name == "run_python"
     assert set(tool.args) == {"code", "timeout"}
-    assert tool.tool_call_schema.model_json_schema()["required"] == ["code"]
+    assert convert_to_openai_tool(tool)["function"]["parameters"]["required"] == ["code"]
     for promise in ("stateful", "working directory", "last expression", "traceback"):
         assert promise in tool.description
     assert tool.response_format == "content_and_artifact"
