@@ -4,7 +4,7 @@ PIP := $(PYTHON) -m pip
 SYSTEM_PACKAGES := bubblewrap libseccomp2 graphviz util-linux postgresql docker.io
 PYTEST_ARGS ?=
 
-.PHONY: setup system python sandbox demo studio notebooks test lint bench clean
+.PHONY: setup system python sandbox demo studio notebooks test lint format bench clean
 
 setup: system python sandbox
 
@@ -50,10 +50,17 @@ notebooks: setup
 test: setup
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
+# What CI checks before the tests; mypy's files (runpad, tests, benchmarks) are in pyproject.
+LINT_PATHS := runpad tests benchmarks
+
 lint:
-	ruff check runpad tests benchmarks
-	ruff format --check runpad tests benchmarks
-	mypy
+	$(PYTHON) -m ruff check $(LINT_PATHS)
+	$(PYTHON) -m ruff format --check $(LINT_PATHS)
+	$(PYTHON) -m mypy
+
+format:
+	$(PYTHON) -m ruff format $(LINT_PATHS)
+	$(PYTHON) -m ruff check --fix $(LINT_PATHS)
 
 bench: setup
 	$(PYTHON) benchmarks/sandbox_latency.py --write benchmarks/RESULTS-sandbox.md
