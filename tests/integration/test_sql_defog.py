@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from runpad.tools import SqlDatabase, SqlLimits
+from tests.fixtures.requirements import unavailable
 
 DEFOG = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "sql_defog"
 LIMITS = SqlLimits(max_rows=1_000_000, timeout=60)
@@ -125,7 +126,7 @@ def defog_postgres(postgres_url: str) -> str:
     """The server's base URL, with each defog dump loaded into a database of its name."""
     psql = shutil.which("psql")
     if psql is None:
-        pytest.skip("psql is not installed (apt-get install -y postgresql-client)")
+        unavailable("psql is not installed (apt-get install -y postgresql-client)")
     base = postgres_url.rsplit("/", 1)[0]
     admin = sa.create_engine(
         postgres_url.replace("postgresql://", "postgresql+psycopg://"),

@@ -19,6 +19,7 @@ from runpad.sandbox.check import (
     check_isolation,
 )
 from runpad.sandbox.limits import Limits, MiB
+from tests.fixtures.requirements import unavailable
 
 
 @pytest.fixture
@@ -147,7 +148,7 @@ def test_missing_environment_is_reported_not_raised(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if shutil.which("bwrap") is None:
-        pytest.skip("needs bwrap, to get past the bubblewrap check")
+        unavailable("needs bwrap, to get past the bubblewrap check")
     monkeypatch.setenv("RUNPAD_SANDBOX_ENV", str(tmp_path / "empty"))
 
     report = check_isolation()
