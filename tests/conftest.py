@@ -1,4 +1,8 @@
-"""Shared fixtures: sandboxes that tests need start here and are always closed."""
+"""Shared fixtures: sandboxes that tests need start here and are always closed.
+
+Every test runs under tests/fixtures/network.py's guard: nothing beyond loopback, no model
+provider keys.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ from __future__ import annotations
 # rewritten) before anything imports it.
 pytest_plugins = [
     "tests.fixtures.requirements",
+    "tests.fixtures.network",
     "tests.fixtures.dockerd",
     "tests.fixtures.postgres",
     "tests.fixtures.scripted",
+    "pytester",  # tests/unit/test_network_guard.py runs a session inside a test
 ]
