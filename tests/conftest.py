@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.network",
     "tests.fixtures.dockerd",
     "tests.fixtures.postgres",
+    "tests.fixtures.sandboxes",
     "tests.fixtures.scripted",
     "pytester",  # tests/unit/test_network_guard.py runs a session inside a test
 ]

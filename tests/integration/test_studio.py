@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.network import free_port
 from tests.fixtures.requirements import unavailable
 from tests.fixtures.scripted import code, write_script
 
@@ -36,12 +36,6 @@ OFFLINE = {
     "NO_COLOR": "1",
 }
 _API_LINE = re.compile(r"API: (?:\x1b\[[0-9;]*m)?(http://127\.0\.0\.1:(\d+))")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +55,7 @@ def studio_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "--host",
             "127.0.0.1",
             "--port",
-            str(_free_port()),
+            str(free_port()),
             "--no-browser",
             "--no-reload",
         ],
