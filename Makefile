@@ -1,7 +1,9 @@
 # runpad — the two commands in the README are `make demo` and `make test`.
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
-SYSTEM_PACKAGES := bubblewrap libseccomp2 graphviz util-linux postgresql docker.io
+# chromium prints the PDF report and shows the HTML one to the report tests; poppler-utils
+# (pdftotext, pdftoppm, pdfimages) reads the PDF back in those tests.
+SYSTEM_PACKAGES := bubblewrap libseccomp2 graphviz util-linux postgresql docker.io chromium poppler-utils
 PYTEST_ARGS ?=
 
 .PHONY: setup system python sandbox demo studio notebooks test lint format bench clean

@@ -51,6 +51,7 @@ from runpad.display import RunDisplay
 from runpad.errors import ConfigurationError, RunpadError, SandboxError
 from runpad.models import describe_model
 from runpad.report import build_notebook, render_markdown, run_files
+from runpad.report.html import open_in_browser, write_html, write_pdf
 from runpad.runner import (
     EventHandler,
     RunResult,
@@ -72,6 +73,7 @@ from runpad.sandbox.factory import BACKENDS, open_sandbox
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.local import find_bwrap
 from runpad.sandbox.results import Execution, OutputChunk
+from runpad.sql.check import check_database, print_database_check, trust_role_warning
 from runpad.state import ApprovalDecision
 
 __all__ = [
@@ -482,6 +484,14 @@ _DatabaseOption = Annotated[
         show_default=False,
     ),
 ]
+_DbTrustRoleOption = Annotated[
+    bool,
+    typer.Option(
+        "--db-trust-role",
+        help="Query PostgreSQL as a role that can do more than read (superuser, owner, write "
+        "grants) instead of refusing it; see `runpad db check`.",
+    ),
+]
 _OutOption = Annotated[
     Path,
     typer.Option(
@@ -521,6 +531,7 @@ class _RunSettings:
     record: str | None = None
     databases: tuple[str, ...] = ()  # names only: URLs may hold passwords
     samples: int = 1
+    db_trust_role: bool = False
 
 
 @dataclass(frozen=True)
@@ -597,6 +608,7 @@ def _make_context(
             run_dir=str(out),
             record=settings.record,
             databases=databases,
+            trust_role=settings.db_trust_role,
             limits=limits or RunLimits(),
             samples=settings.samples,
         )
@@ -616,6 +628,10 @@ def _make_context(
                 f"Could not reach database {name!r}: {probe.error.name}: {probe.error.value}",
                 EXIT_USAGE,
             )
+    if settings.db_trust_role:  # one warning for the run, naming the privileged roles
+        warning = trust_role_warning({name: context.database(name) for name in databases})
+        if warning is not None:
+            _stderr().print(Text(f"Warning: {warning}", style="yellow"))
     return context
 
 
@@ -649,6 +665,7 @@ def _load_settings(directory: Path) -> _RunSettings:
         record=saved.get("record"),
         databases=tuple(saved.get("databases", ())),
         samples=int(saved.get("samples", 1)),
+        db_trust_role=bool(saved.get("db_trust_role", False)),
     )
 
 
@@ -795,6 +812,7 @@ def _finish(result: RunResult, output: _Output, *, displayed: bool = True) -> No
         if files is not None:
             document["answer_file"] = str(files.answer)
             document["report"] = str(files.report)
+            document["html_report"] = str(files.html)
             document["notebook"] = str(files.notebook)
         typer.echo(json.dumps(document, indent=2, default=str))
         raise typer.Exit(code)
@@ -823,7 +841,11 @@ def _finish(result: RunResult, output: _Output, *, displayed: bool = True) -> No
             )
         )
         if files is not None:
-            console.print(Text(f"report:   {files.report}\nnotebook: {files.notebook}"))
+            console.print(
+                Text(
+                    f"report:   {files.report}\nhtml:     {files.html}\nnotebook: {files.notebook}"
+                )
+            )
     if result.stop_reason and not result.ok and (output.quiet or not displayed):
         console.print(Text(result.stop_reason, style="red"))
     if result.answer:
@@ -851,6 +873,7 @@ def run_command(
         ),
     ] = None,
     db: _DatabaseOption = None,
+    db_trust_role: _DbTrustRoleOption = False,
     model: _ModelOption = None,
     sandbox: _SandboxOption = None,
     thread: Annotated[
@@ -890,6 +913,7 @@ def run_command(
         record=str(record) if record else None,
         databases=tuple(databases),
         samples=samples,
+        db_trust_role=db_trust_role,
     )
     thread_id = _new_thread(thread, checkpoints, out)
     context = _make_context(settings, out, databases)
@@ -936,6 +960,7 @@ def resume_command(
         ),
     ] = None,
     db: _DatabaseOption = None,
+    db_trust_role: _DbTrustRoleOption = False,
     model: _ModelOption = None,
     sandbox: _SandboxOption = None,
     out: _OutOption = Path("runs"),
@@ -970,6 +995,7 @@ def resume_command(
         record=saved.record,
         databases=tuple(databases),
         samples=saved.samples,
+        db_trust_role=db_trust_role or saved.db_trust_role,
     )
     context = _make_context(settings, out, databases)
     invocation = _Invocation(context, checkpoints, thread_id, output)
@@ -1050,9 +1076,15 @@ def show_command(
     out: _OutOption = Path("runs"),
     checkpoints: _CheckpointsOption = None,
     json_output: _JsonOption = False,
+    open_page: Annotated[
+        bool, typer.Option("--open", help="Open the run's HTML report in your browser instead.")
+    ] = False,
 ) -> None:
     """Show a run: its plan, each cell with its output, and the answer."""
     result = _load_run(thread_id, checkpoints, out)
+    if open_page:
+        _open_report(result)
+        return
     if json_output:
         typer.echo(json.dumps(asdict(result), indent=2, default=str))
         return
@@ -1066,12 +1098,22 @@ def export_command(
         Path | None, typer.Option(help="Write the run as a Jupyter notebook here.")
     ] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the run's report here.")] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Write the run's report as one self-contained HTML page.")
+    ] = None,
+    pdf: Annotated[
+        Path | None, typer.Option(help="Write the run's report as PDF (needs Chromium).")
+    ] = None,
     out: _OutOption = Path("runs"),
     checkpoints: _CheckpointsOption = None,
 ) -> None:
-    """Write a run as a Jupyter notebook (its executed cells and outputs) or a Markdown report."""
-    if notebook is None and markdown is None:
-        _fail("Say what to write: --notebook PATH and/or --markdown PATH.", EXIT_USAGE)
+    """Write a run as a Jupyter notebook (its executed cells and outputs) or a report
+    (Markdown, HTML or PDF)."""
+    if notebook is None and markdown is None and html is None and pdf is None:
+        _fail(
+            "Say what to write: --notebook, --markdown, --html and/or --pdf, each with a PATH.",
+            EXIT_USAGE,
+        )
     result = _load_run(thread_id, checkpoints, out)
     console = _stderr()
     try:
@@ -1083,8 +1125,30 @@ def export_command(
             markdown.parent.mkdir(parents=True, exist_ok=True)
             markdown.write_text(render_markdown(result, markdown.parent), encoding="utf-8")
             console.print(Text(f"report:   {markdown}"))
+        if html is not None:
+            console.print(Text(f"html:     {write_html(result, html)}"))
+        if pdf is not None:
+            console.print(Text(f"pdf:      {write_pdf(result, pdf)}"))
     except OSError as exc:
         _fail(f"Could not write: {exc}", EXIT_FAILED)
+    except ConfigurationError as exc:  # no Chromium for the PDF
+        _fail(str(exc), EXIT_USAGE)
+    except RunpadError as exc:
+        _fail(str(exc), EXIT_FAILED)
+
+
+def _open_report(result: RunResult) -> None:
+    """Write the run's HTML report in its folder (runs from before it existed have none) and
+    open it in the user's browser."""
+    if result.output_dir is None:
+        _fail("The run has no folder to write its report in.", EXIT_FAILED)
+    try:
+        page = write_html(result, run_files(result.output_dir).html)
+    except OSError as exc:
+        _fail(f"Could not write the report: {exc}", EXIT_FAILED)
+    if not open_in_browser(page):
+        _fail(f"No browser could be started here; open {page} yourself.", EXIT_FAILED)
+    _stderr().print(Text(f"opened {page}"))
 
 
 @app.command("demo")
@@ -1180,11 +1244,52 @@ def _clip_text(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# -- runpad mcp (runpad/mcp/cli.py, imported when the command runs: the SDK is an extra) --------
+
+
+@app.command(
+    "mcp",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+    help="Serve runpad to MCP clients over stdio or HTTP (`runpad mcp --help`).",
+)
+def mcp_command(ctx: typer.Context) -> None:
+    from runpad.mcp.cli import main as mcp_main
+
+    mcp_main(ctx.args)
+
+
 # -- runpad eval (the evaluation harness lives in runpad/evaluation/cli.py) -------------------
 
 from runpad.evaluation.cli import eval_command  # noqa: E402  (its own section, on purpose)
 
 app.command("eval")(eval_command)
+
+
+# -- runpad db check (the check and its rendering live in runpad/sql/check.py) ---------------
+
+db_app = typer.Typer(help="Check the databases runpad may query.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("check")
+def db_check(
+    url: Annotated[str, typer.Argument(metavar="URL", help="A SQLAlchemy database URL.")],
+    json_output: _JsonOption = False,
+) -> None:
+    """Connect as runpad would and print what the database user can do beyond reading.
+
+    Exit status: 0 read-only, 1 more than a reader (or not verifiable, or unreachable).
+    """
+    try:
+        check = check_database(url)
+    except ConfigurationError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    if json_output:
+        typer.echo(json.dumps(check.to_dict(), indent=2))
+    else:
+        print_database_check(check, _stdout())
+    raise typer.Exit(EXIT_OK if check.read_only else EXIT_FAILED)
 
 
 if __name__ == "__main__":

@@ -31,9 +31,9 @@ from runpad.prompts import SMALL_MODEL_PROMPTS
 from runpad.sandbox.factory import check_backend
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.manager import SandboxManager
+from runpad.sql import SqlDatabase, SqlLimits, parse_database_url
 from runpad.state import Role
 from runpad.tools.search import SearchProvider
-from runpad.tools.sql import SqlDatabase, SqlLimits, parse_database_url
 
 __all__ = ["Context", "RunLimits"]
 
@@ -92,6 +92,10 @@ class Context:
             ("sqlite:///shop.db", "postgresql://user@host/db"). Read-only unless
             `allow_writes`; see docs/security.md.
         allow_writes: let SQL steps write to the databases (off: every write is refused).
+        trust_role: in read-only mode, use a PostgreSQL role that can do more than read
+            (superuser, owner, write grants, server-file roles) instead of refusing it.
+        sql_allowed_functions: SQL functions to accept besides the built-in reads runpad
+            knows ("name", or "schema.name").
         sql_limits: rows, time and schema-size bounds of SQL steps.
         search: a LangChain search tool or retriever for search steps; None uses ddgs
             (the `search` extra).
@@ -102,6 +106,9 @@ class Context:
             docs/architecture.md). Each sample may be repaired like a single cell.
         sample_temperature: the sampling temperature of every sample after the first
             (the first uses the model's own setting).
+        snapshot_max_mb: the largest snapshot of the kernel's variables saved after each
+            Python or shell cell, so that a resume loads it instead of running every
+            earlier cell again; 0 turns snapshots off (a resume replays every cell).
     """
 
     # The context's JSON schema is the run's settings form in LangGraph Studio: a model field
@@ -123,11 +130,14 @@ class Context:
     sandboxes: Annotated[SandboxManager | None, SkipJsonSchema()] = None
     databases: dict[str, str] = field(default_factory=dict)
     allow_writes: bool = False
+    trust_role: bool = False
+    sql_allowed_functions: list[str] = field(default_factory=list)
     sql_limits: SqlLimits = field(default_factory=SqlLimits)
     search: Annotated[SearchProvider | None, SkipJsonSchema()] = None
     search_timeout: float = 10.0
     samples: int = 1
     sample_temperature: float = 0.7
+    snapshot_max_mb: int = 64
 
     def __post_init__(self) -> None:
         # Settings that arrive as JSON (LangGraph's API server, Studio) carry the limits as
@@ -138,6 +148,10 @@ class Context:
             object.__setattr__(self, "sandbox_limits", Limits(**self.sandbox_limits))
         if isinstance(self.sql_limits, dict):
             object.__setattr__(self, "sql_limits", SqlLimits(**self.sql_limits))
+        if self.snapshot_max_mb < 0:
+            raise ConfigurationError(
+                f"Context.snapshot_max_mb must be 0 (off) or more, not {self.snapshot_max_mb}."
+            )
         if self.samples < 1:
             raise ConfigurationError(f"Context.samples must be at least 1, not {self.samples}.")
         check_backend(self.sandbox)  # a misspelt backend fails here, not at the first cell
@@ -197,6 +211,8 @@ class Context:
                 name=name,
                 allow_writes=self.allow_writes,
                 limits=self.sql_limits,
+                trust_role=self.trust_role,
+                allowed_functions=self.sql_allowed_functions,
             )
         return cache[name]
 

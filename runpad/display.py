@@ -172,7 +172,7 @@ class RunDisplay:
                     style="magenta",
                 )
             )
-        elif event["type"] == "session_restored":
+        elif event["type"] == "session_restored" or event["type"] == "snapshot_skipped":
             self._note("sandbox", event["message"], "dim")
         elif event["type"] == "vote":
             said = f"votes {event['key']}" if event["key"] is not None else "abstains (no result)"

@@ -12,6 +12,7 @@ crosses JSON and the server unchanged; the TypedDicts here say what each one hol
 | stdout, stderr | executor | a cell's output, as it streams |
 | artifact | executor | a file the cell made, copied into the run folder |
 | session_restored | executor | a fresh sandbox session got the earlier cells' state back |
+| snapshot_skipped | executor | the kernel's variables could not be snapshotted after a cell |
 | search, docs, finding | searcher | a web search or API lookup starts, and what it found |
 | vote | reviewer | a sampled program's vote (`Context.samples` > 1) |
 | verdict | reviewer | what the reviewer decided about the cell that just ran |
@@ -25,7 +26,8 @@ from typing import Literal
 
 from typing_extensions import TypedDict
 
-from runpad.state import CellLanguage
+# The verdict is also kept in the state (for the reports), so its type lives there.
+from runpad.state import CellLanguage, Decision, Verdict
 
 __all__ = [
     "ApprovalRequest",
@@ -38,6 +40,7 @@ __all__ = [
     "RunEvent",
     "SearchStarted",
     "SessionRestored",
+    "SnapshotSkipped",
     "Verdict",
     "VoteCast",
 ]
@@ -70,9 +73,19 @@ class ArtifactSaved(TypedDict):
 
 class SessionRestored(TypedDict):
     type: Literal["session_restored"]
-    replayed: int  # cells run again in the fresh session
+    snapshot_cell: int | None  # the cell whose snapshot was loaded; None: none was
+    replayed: int  # cells run again in the fresh session (those after the snapshot)
     failed: int  # of those, how many failed this time
+    notice: str | None  # why a snapshot could not be used, when it could not
     message: str  # one line for people
+
+
+class SnapshotSkipped(TypedDict):
+    """No snapshot of the kernel after this cell: a resume will replay from the last one."""
+
+    type: Literal["snapshot_skipped"]
+    cell: int
+    message: str  # why (a variable that cannot be pickled, over the size bound, ...)
 
 
 class SearchStarted(TypedDict):
@@ -105,21 +118,6 @@ class VoteCast(TypedDict):
     key: str | None  # the answer it printed (`runpad.answers.answer_key`); None abstains
 
 
-Decision = Literal["done", "next_step", "repair", "replan", "stop", "rerun_winner"]
-"""What follows a reviewed cell: the task is answered (done), the step is done and the
-next one starts (next_step; after the last step the reporter writes the answer), the coder
-fixes the cell (repair), the step failed for good and a new plan is made (replan) or the run
-stops (stop), or the winning program of a vote runs again (rerun_winner)."""
-
-
-class Verdict(TypedDict):
-    type: Literal["verdict"]
-    step: int  # from 1
-    cell: int  # the reviewed cell's index
-    decision: Decision
-    notes: str | None  # why: the repair request, the failure, the reason to stop
-
-
 class ApprovalRequest(TypedDict):
     """The payload of the approval interrupt: the cell a person approves, edits or rejects."""
 
@@ -135,6 +133,7 @@ RunEvent = (
     | CellOutput
     | ArtifactSaved
     | SessionRestored
+    | SnapshotSkipped
     | SearchStarted
     | DocsLookup
     | FindingMade

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -30,6 +32,7 @@ from runpad.context import Context
 from runpad.errors import ConfigurationError, MissingDependencyError
 from runpad.events import ApprovalRequest
 from runpad.graphs import AnalysisInput, build_analysis_graph
+from runpad.models import describe_model
 from runpad.report import write_run_files
 from runpad.state import (
     AnalysisState,
@@ -39,6 +42,7 @@ from runpad.state import (
     Finding,
     PlanStep,
     RunStatus,
+    Verdict,
 )
 
 __all__ = [
@@ -84,6 +88,16 @@ class RunResult:
     """The run's directory: its artifacts, answer.md, report.md, notebook.ipynb, run.json."""
     findings: list[Finding] = field(default_factory=list)
     """What the searcher found: web search results and documentation lookups."""
+    verdicts: list[Verdict] = field(default_factory=list)
+    """The reviewer's decision after each reviewed cell (repair, next step, replan...)."""
+    model: str | None = None
+    """The model that ran it (`runpad.models.describe_model`); None when not recorded."""
+    sandbox: str | None = None
+    """The sandbox backend of its cells; None when not recorded."""
+    started_at: float | None = None
+    """When its first step ran (epoch seconds)."""
+    finished_at: float | None = None
+    """When its last checkpoint was written (epoch seconds)."""
 
     @property
     def ok(self) -> bool:
@@ -259,6 +273,7 @@ async def _drive(
             await context.aclose()
     values = cast(AnalysisState, snapshot.values)
     result = _result(thread_id, values, snapshot, str(thread_dir(context, thread_id)))
+    result = dataclasses.replace(result, model=_describe_models(context), sandbox=context.sandbox)
     await asyncio.to_thread(write_run_files, result)
     return result
 
@@ -291,7 +306,42 @@ def _result(
         files=values.get("files", []),
         output_dir=output_dir,
         findings=values.get("findings", []),
+        verdicts=values.get("verdicts", []),
+        started_at=values.get("started_at"),
+        finished_at=_checkpoint_time(snapshot),
     )
+
+
+def _describe_models(context: Context) -> str:
+    """The run's model, and each role's own where one has it."""
+    roles = [
+        f"{role}: {describe_model(model)}"
+        for role, model in (
+            ("planner", context.planner_model),
+            ("coder", context.coder_model),
+            ("reviewer", context.reviewer_model),
+        )
+        if model is not None
+    ]
+    return "; ".join([describe_model(context.model), *roles])
+
+
+def _checkpoint_time(snapshot: Any) -> float | None:
+    created = getattr(snapshot, "created_at", None)
+    return datetime.fromisoformat(created).timestamp() if created else None
+
+
+def _recorded_facts(output_dir: Path) -> dict[str, Any]:
+    """The model and sandbox the run recorded in its `run.json` (they are not in its state)."""
+    try:
+        recorded = json.loads((output_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {
+        key: recorded[key] for key in ("model", "sandbox") if isinstance(recorded.get(key), str)
+    }
 
 
 @dataclass(frozen=True)
@@ -326,8 +376,10 @@ async def aget_run(
             f"No run with thread id {thread_id!r} in this checkpoint store; "
             "`runpad threads` lists the runs."
         )
-    output_dir = str(Path(run_dir) / thread_id)
-    return _result(thread_id, cast(AnalysisState, snapshot.values), snapshot, output_dir)
+    output_dir = Path(run_dir) / thread_id
+    result = _result(thread_id, cast(AnalysisState, snapshot.values), snapshot, str(output_dir))
+    facts = await asyncio.to_thread(_recorded_facts, output_dir)
+    return dataclasses.replace(result, **facts)
 
 
 async def alist_runs(

@@ -23,13 +23,17 @@ __all__ = [
     "CellDraft",
     "CellLanguage",
     "CellRecord",
+    "Decision",
     "ErrorInfo",
     "Finding",
     "PlanStep",
     "Role",
     "RunStatus",
+    "SnapshotRef",
     "StepKind",
+    "Verdict",
     "Vote",
+    "WorkFile",
 ]
 
 Role = Literal["router", "planner", "coder", "reviewer", "reporter"]
@@ -94,6 +98,35 @@ class CellRecord(TypedDict):
     artifacts: list[ArtifactRef]
 
 
+class WorkFile(TypedDict):
+    """A file of the sandbox work dir when a snapshot was taken."""
+
+    name: str  # path relative to the work dir
+    size: int
+    sha256: str
+    mode: int
+
+
+class SnapshotRef(TypedDict):
+    """The kernel's namespace after a cell, saved in the run folder (`runpad.agents.snapshot`).
+
+    The file is a pickle made and loaded only inside the sandbox; the host copies it as
+    bytes and checks it against `sha256`. A resume loads it and replays the later cells.
+    """
+
+    cell: int  # the index of the cell after which it was taken
+    path: str  # where the file lies on this machine
+    sha256: str
+    size: int
+    format: int
+    python: str  # the kernel's interpreter, e.g. "CPython 3.11.7"
+    cloudpickle: str
+    runpad: str  # the runpad version that took it
+    variables: list[str]
+    files: list[WorkFile]  # the work dir then, restored from the run folder's copies
+    directories: list[str]  # empty directories of the work dir
+
+
 class Finding(TypedDict):
     """What the searcher found for a step: web results or API documentation, as text."""
 
@@ -110,6 +143,24 @@ class Vote(TypedDict):
     sample: int  # 0 is the model's own setting; later ones are drawn at sample_temperature
     cell: int | None  # the index of the last cell it ran; None when it never ran
     key: str | None  # `runpad.answers.answer_key` of its output; None when it failed
+
+
+Decision = Literal["done", "next_step", "repair", "replan", "stop", "rerun_winner"]
+"""What follows a reviewed cell: the task is answered (done), the step is done and the
+next one starts (next_step; after the last step the reporter writes the answer), the coder
+fixes the cell (repair), the step failed for good and a new plan is made (replan) or the run
+stops (stop), or the winning program of a vote runs again (rerun_winner)."""
+
+
+class Verdict(TypedDict):
+    """What the reviewer decided about a cell: streamed as the `verdict` event
+    (`runpad.events`) and kept in the state for the reports."""
+
+    type: Literal["verdict"]
+    step: int  # from 1
+    cell: int  # the reviewed cell's index
+    decision: Decision
+    notes: str | None  # why: the repair request, the failure, the reason to stop
 
 
 class ApprovalDecision(TypedDict, total=False):
@@ -144,8 +195,11 @@ class AnalysisState(TypedDict, total=False):
     votes: list[Vote]  # the programs sampled for the current step (Context.samples > 1)
     cells: Annotated[list[CellRecord], operator.add]
     findings: Annotated[list[Finding], operator.add]  # web search and documentation lookups
+    verdicts: Annotated[list[Verdict], operator.add]  # one per reviewed cell, for the reports
     model_calls: Annotated[dict[str, int], _merge_counts]  # per role, for replay
     tokens: Annotated[int, operator.add]
     answer: str | None
     status: RunStatus
     stop_reason: str | None
+    snapshot: SnapshotRef | None  # the latest kernel snapshot (resume loads it)
+    snapshot_note: str | None  # why cells after `snapshot` have none of their own

@@ -11,9 +11,10 @@ from __future__ import annotations
 pytest_plugins = [
     "tests.fixtures.requirements",
     "tests.fixtures.network",
+    "tests.fixtures.browser",
     "tests.fixtures.dockerd",
     "tests.fixtures.postgres",
     "tests.fixtures.sandboxes",
     "tests.fixtures.scripted",
-    "pytester",  # tests/unit/test_network_guard.py runs a session inside a test
+    "pytester",  # tests/unit/test_test_harness.py runs a session inside a test
 ]

@@ -23,10 +23,17 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import StreamWriter
 
-from runpad.agents.session import current_thread_id, thread_dir, thread_session
+from runpad.agents.session import (
+    REPLAYED_LANGUAGES,
+    current_thread_id,
+    thread_dir,
+    thread_session,
+)
+from runpad.agents.snapshot import take_snapshot
 from runpad.context import Context
-from runpad.events import ArtifactSaved, CellOutput, CellStarted
+from runpad.events import ArtifactSaved, CellOutput, CellStarted, SnapshotSkipped
 from runpad.sandbox.base import Sandbox
+from runpad.sandbox.limits import MiB
 from runpad.sandbox.results import Execution, OutputChunk
 from runpad.state import AnalysisState, ArtifactRef, CellDraft, CellLanguage, CellRecord, ErrorInfo
 from runpad.tools.dot import render_dot
@@ -70,16 +77,23 @@ async def execute_cell(state: AnalysisState, runtime: Runtime[Context]) -> dict[
     assert draft is not None
     index = len(state.get("cells", [])) + 1
     writer(CellStarted(type="cell", index=index, language=draft["language"], code=draft["code"]))
+    update: dict[str, Any] = {"draft": None}
     if draft["language"] == "sql":
         record = await _run_sql(draft, state, context, writer, index)
     else:
-        record = await _run_in_sandbox(draft, state, context, writer, index)
-    return {"cells": [record], "draft": None}
+        record = await _run_in_sandbox(draft, state, context, writer, index, update)
+    return {"cells": [record], **update}
 
 
 async def _run_in_sandbox(
-    draft: CellDraft, state: AnalysisState, context: Context, writer: StreamWriter, index: int
+    draft: CellDraft,
+    state: AnalysisState,
+    context: Context,
+    writer: StreamWriter,
+    index: int,
+    update: dict[str, Any],
 ) -> CellRecord:
+    """Run the cell; after one that changed the kernel and worked, snapshot it into `update`."""
     sandbox = await thread_session(state, context, writer)
 
     def forward(chunk: OutputChunk) -> None:
@@ -99,7 +113,32 @@ async def _run_in_sandbox(
     artifacts = await _store_artifacts(sandbox, execution, directory, index)
     for artifact in artifacts:
         writer(ArtifactSaved(type="artifact", **artifact))
+    if execution.ok and draft["language"] in REPLAYED_LANGUAGES and context.snapshot_max_mb:
+        update.update(await _snapshot(sandbox, state, context, writer, index))
     return cell_record(execution, draft["code"], draft["language"], state, index, artifacts)
+
+
+async def _snapshot(
+    sandbox: Sandbox, state: AnalysisState, context: Context, writer: StreamWriter, index: int
+) -> dict[str, Any]:
+    """The state update of a snapshot after cell `index`; a failure is a notice, not an error."""
+    ref, problem = await take_snapshot(
+        sandbox,
+        cell=index,
+        directory=thread_dir(context, current_thread_id()) / "snapshots",
+        max_bytes=context.snapshot_max_mb * MiB,
+        previous=state.get("snapshot"),
+    )
+    if ref is not None:
+        return {"snapshot": ref, "snapshot_note": None}
+    note = f"no snapshot after cell {index}: {problem}"
+    if problem != _problem_of(state.get("snapshot_note")):  # say it once, not after every cell
+        writer(SnapshotSkipped(type="snapshot_skipped", cell=index, message=note))
+    return {"snapshot_note": note}
+
+
+def _problem_of(note: str | None) -> str | None:
+    return note.split(": ", 1)[1] if note and ": " in note else None
 
 
 async def _run_sql(

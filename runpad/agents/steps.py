@@ -42,18 +42,19 @@ def advance(state: AnalysisState, update: dict[str, Any]) -> Command[Any]:
 def decided(
     state: AnalysisState, decision: Decision, command: Command[Any], notes: str | None = None
 ) -> Command[Any]:
-    """Emit the `Verdict` on the run's last cell, and return `command`, which carries it out."""
+    """Emit the `Verdict` on the run's last cell and record it in the state (for the
+    reports); return `command`, which carries it out, with the verdict added."""
     cells = state.get("cells", [])
-    get_stream_writer()(
-        Verdict(
-            type="verdict",
-            step=state.get("step_index", 0) + 1,
-            cell=cells[-1]["index"] if cells else 0,
-            decision=decision,
-            notes=notes,
-        )
+    verdict = Verdict(
+        type="verdict",
+        step=state.get("step_index", 0) + 1,
+        cell=cells[-1]["index"] if cells else 0,
+        decision=decision,
+        notes=notes,
     )
-    return command
+    get_stream_writer()(verdict)
+    update = command.update if isinstance(command.update, dict) else {}
+    return Command(goto=command.goto, update={**update, "verdicts": [verdict]})
 
 
 def failed_for_good(command: Command[Any]) -> Decision:

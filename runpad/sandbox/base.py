@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import ClassVar, Self
 
 from runpad.errors import SandboxClosed
+from runpad.sandbox.budget import fit_execution
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.results import Execution, FileInfo, Language, OutputCallback, OutputChunk
 
@@ -135,12 +136,14 @@ class Sandbox(abc.ABC):
         self._check_running()
         async with self._cell_lock:
             self._check_running()  # closed while this call waited
-            return await self._run(
+            execution = await self._run(
                 code,
                 language=language,
                 timeout=timeout or self.limits.timeout,
                 on_output=on_output,
             )
+        # Whatever the backend returned, nothing past the output limits leaves here.
+        return fit_execution(execution, self.limits)
 
     async def stream(
         self, code: str, *, language: Language = "python", timeout: float | None = None

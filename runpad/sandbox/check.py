@@ -38,6 +38,7 @@ from runpad.sandbox.local import (
 from runpad.sandbox.seccomp import seccomp_filter_fd
 
 __all__ = [
+    "DENIED_SOCKETS",
     "ESSENTIAL_LAYERS",
     "NAMESPACES",
     "IsolationReport",
@@ -64,11 +65,20 @@ ESSENTIAL_LAYERS: frozenset[str] = frozenset(
         "network namespace",
         "mount namespace",
         "seccomp",
+        "socket families",
         "read-only root",
         "network",
     }
 )
 """Layers without which the sandbox does not count as isolated."""
+
+DENIED_SOCKETS: dict[str, tuple[int, int, int]] = {
+    "vsock": (40, 1, 0),  # AF_VSOCK, SOCK_STREAM: the hypervisor and host of a VM
+    "packet": (17, 2, 0),  # AF_PACKET, SOCK_DGRAM: raw frames
+    "netlink audit": (16, 3, 9),  # AF_NETLINK, SOCK_RAW, NETLINK_AUDIT
+    "netlink netfilter": (16, 3, 12),  # NETLINK_NETFILTER: nf_tables, a frequent exploit path
+}
+"""Sockets the probe tries to make, by (family, type, protocol); each must be refused."""
 
 # Runs inside the sandbox with the sandbox environment's python. Standard library only;
 # every fact is collected on its own, so one that fails never hides the others.
@@ -128,6 +138,13 @@ try:
         facts["pid1_environment"] = len([v for v in environ.read().split(b"\0") if v])
 except OSError:
     facts["pid1_environment"] = None
+def socket_error(family, kind, protocol):
+    try:
+        socket.socket(family, kind, protocol).close()
+    except OSError as exc:
+        return errname(exc.errno)
+    return None
+facts["socket_errors"] = {name: socket_error(*args) for name, args in SOCKETS.items()}
 facts["tmp_bytes"] = size("/tmp")
 facts["work_bytes"] = size("WORK")
 facts["hostname"] = socket.gethostname()
@@ -138,7 +155,8 @@ if libc.unshare(0x10000000) == 0:
 else:
     facts["nested_userns_error"] = errname(ctypes.get_errno())
 print(json.dumps(facts))
-""".replace("NAMES", repr(sorted(NAMESPACES.values()))).replace("WORK", INSIDE_WORK)
+""".replace("NAMES", repr(sorted(NAMESPACES.values())))
+PROBE = PROBE.replace("WORK", INSIDE_WORK).replace("SOCKETS", repr(DENIED_SOCKETS))
 
 
 @dataclass(frozen=True)
@@ -171,6 +189,8 @@ class SandboxFacts:
     """Directory -> errno name of a refused write, or None when the write succeeded."""
     interfaces: list[str]
     routes: list[str]
+    socket_errors: dict[str, str | None]
+    """Name in DENIED_SOCKETS -> errno name of the refusal, or None when the socket was made."""
     environment: list[str]
     """Names of the environment variables."""
     pid1_environment: int | None
@@ -341,6 +361,18 @@ def _isolation_layers(
     )
     privs = ", no_new_privs" if facts.no_new_privs else ""
     found.append(("seccomp", mode == 2, f"mode {mode} ({mode_name}){privs}"))
+
+    # A missing entry (an older probe) counts as made: the layer must be shown to hold.
+    made = [name for name in DENIED_SOCKETS if facts.socket_errors.get(name) is None]
+    refused = ", ".join(
+        f"{name} {facts.socket_errors[name]}" for name in DENIED_SOCKETS if name not in made
+    )
+    sockets = (
+        f"sockets the filter must refuse were made: {', '.join(made)}; refused: {refused or 'none'}"
+        if made
+        else f"only unix, inet, inet6 and netlink route; refused: {refused}"
+    )
+    found.append(("socket families", not made, sockets))
 
     root, usr = facts.write_errors.get("/"), facts.write_errors.get("/usr")
     writes = (

@@ -8,11 +8,13 @@ closing. Every session removes the orphans of this host when it starts.
 Hardening: no network (`network_mode="none"`, and no resolver), a read-only root file
 system, size-limited tmpfs for /tmp, /dev/shm and the home directory, limits on memory
 (swap included), processes and CPU, every capability dropped, no-new-privileges, uid 1000,
-the local backend's seccomp filter in place of the engine's default profile, and an init
-process that reaps orphans. Each kernel gets a container of its own (a restart makes a new
-one), with a fresh ipc dir, as `local` does. The work dir and the ipc dir are bind mounts
-of a session directory on this machine, laid out as in `local`, so files, artifacts and
-the kernel protocol are shared code; the Docker engine must therefore run on this machine.
+the local backend's seccomp filter in place of the engine's default profile (socket
+families included), an engine log of the kernel's output kept to a small ring
+(`Limits.kernel_log_bytes`), and an init process that reaps orphans. Each kernel gets a
+container of its own (a restart makes a new one), with a fresh ipc dir, as `local` does.
+The work dir and the ipc dir are bind mounts of a session directory on this machine, laid
+out as in `local`, so files, artifacts and the kernel protocol are shared code; the Docker
+engine must therefore run on this machine.
 
 The image comes from `runpad sandbox docker-build` (no registry needed) or from
 docker/Dockerfile; see `runpad.sandbox.docker_image`.
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -42,7 +43,7 @@ try:
     import docker.errors
     import requests.exceptions
     from docker.models.containers import Container
-    from docker.types import Mount, Ulimit
+    from docker.types import LogConfig, Mount, Ulimit
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise MissingDependencyError(
         "The Docker SDK for Python (docker)", "pip install 'runpad[docker]'"
@@ -72,13 +73,7 @@ from runpad.sandbox.local import (
     sweep_orphan_sessions,
 )
 from runpad.sandbox.results import FileInfo
-from runpad.sandbox.seccomp import (
-    _TIOCLINUX,
-    _TIOCSTI,
-    DENIED_SYSCALLS,
-    NAMESPACE_CLONE_FLAGS,
-    _setuid_mode_rules,
-)
+from runpad.sandbox.seccomp import SECCOMP_RULES
 from runpad.sandbox.workdir import WorkDir
 
 __all__ = [
@@ -418,6 +413,12 @@ class DockerSandbox(KernelSandbox):
             # The engine turns IPv6 off in a container; loopback behaves as in `local` with it.
             sysctls={"net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.lo.disable_ipv6": "0"},
             ipc_mode="private",
+            # The kernel's own stdout and stderr go to the engine's log on the host's disk,
+            # past the work dir's limit: a cell can write to them, so the log is a small ring.
+            log_config=LogConfig(
+                type="json-file",
+                config={"max-size": f"{max(1, limits.kernel_log_bytes // 1024)}k", "max-file": "1"},
+            ),
             init=True,  # reaps the orphans of shell commands, which would count as processes
             detach=True,
         )
@@ -486,6 +487,7 @@ class DockerSandbox(KernelSandbox):
         # Written by this process: hand the file (and directories made for it) to the sandbox
         # user, as the local backend's user namespace does, so cells may change it.
         await asyncio.to_thread(_hand_over_path, self.workdir.root, info.name)
+        await self._remember_upload(info.name)  # handing over changed its ctime
         return info
 
 
@@ -496,31 +498,26 @@ def seccomp_profile() -> str:
     It replaces the engine's default profile, so that both backends deny the same calls:
     the engine's lets ptrace and io_uring through, for one.
     """
-
-    def deny(
-        name: str | list[str],
-        conditions: tuple[tuple[int, int, int], ...] = (),  # (argument, mask, value)
-        code: int = errno.EPERM,
-    ) -> dict[str, Any]:
-        return {
-            "names": [name] if isinstance(name, str) else name,
+    operators = {
+        "eq": "SCMP_CMP_EQ",
+        "ne": "SCMP_CMP_NE",
+        "gt": "SCMP_CMP_GT",
+        "masked_eq": "SCMP_CMP_MASKED_EQ",
+    }
+    rules = [
+        {
+            "names": [rule.syscall],
             "action": "SCMP_ACT_ERRNO",
-            "errnoRet": code,
+            "errnoRet": rule.errno,
             "args": [
-                {"index": index, "value": mask, "valueTwo": value, "op": "SCMP_CMP_MASKED_EQ"}
-                for index, mask, value in conditions
+                # Docker, like libseccomp, takes the mask first for MASKED_EQ
+                {"index": c.index, "value": c.mask, "valueTwo": c.value, "op": operators[c.op]}
+                if c.op == "masked_eq"
+                else {"index": c.index, "value": c.value, "valueTwo": 0, "op": operators[c.op]}
+                for c in rule.conditions
             ],
         }
-
-    rules = [deny(list(DENIED_SYSCALLS))]
-    rules += [deny("clone", ((0, flag, flag),)) for flag in NAMESPACE_CLONE_FLAGS]
-    # clone3 and openat2 pass flags and modes in memory, out of a filter's reach; ENOSYS
-    # makes libc fall back to clone and openat, whose arguments the rules see.
-    rules += [deny(name, code=errno.ENOSYS) for name in ("clone3", "openat2")]
-    rules += [deny("ioctl", ((1, 0xFFFFFFFF, request),)) for request in (_TIOCSTI, _TIOCLINUX)]
-    rules += [
-        deny(name, tuple((index, bits, bits) for index, bits in conditions))
-        for name, conditions in _setuid_mode_rules()
+        for rule in SECCOMP_RULES
     ]
     return json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules})
 

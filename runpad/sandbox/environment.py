@@ -42,8 +42,10 @@ SANDBOX_PACKAGES: tuple[str, ...] = (
     "seaborn",
     "openpyxl",
     "tabulate",
+    "cloudpickle>=3",
 )
-"""What `runpad sandbox setup` installs: the kernel, the data stack and LP/MIP solvers."""
+"""What `runpad sandbox setup` installs: the kernel, the data stack, LP/MIP solvers and
+cloudpickle (kernel snapshots for resume, `runpad.agents.snapshot`)."""
 
 _MARKER = "runpad-environment.json"
 _MPLCONFIG = "runpad-mplconfig"

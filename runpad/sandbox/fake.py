@@ -174,7 +174,7 @@ class FakeSandbox(Sandbox):
         session.execution_count += 1
         count = session.execution_count
         session.chunks = []
-        before = await asyncio.to_thread(workdir.snapshot)
+        before, _ = await asyncio.to_thread(workdir.snapshot)
         started = time.monotonic()
         token = _CURRENT.set(session)
         try:
@@ -191,7 +191,7 @@ class FakeSandbox(Sandbox):
                 await emit(on_output, chunk)
         stdout = self._capture(workdir, f"cell-{count}-stdout.txt", execution.stdout)
         stderr = self._capture(workdir, f"cell-{count}-stderr.txt", execution.stderr)
-        artifacts = await asyncio.to_thread(workdir.changed_since, before)
+        changes = await asyncio.to_thread(workdir.changed_since, before, self.limits)
         return replace(
             execution,
             stdout=stdout.value(),
@@ -202,7 +202,9 @@ class FakeSandbox(Sandbox):
             stderr_spill=stderr.spill_name,
             duration_ms=duration_ms,
             execution_count=count,
-            artifacts=artifacts,
+            artifacts=changes.artifacts,
+            artifacts_omitted=changes.omitted,
+            artifacts_complete=changes.complete,
             language=language,
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import dataclasses
+import hmac
 import json
 import logging
 import queue
@@ -29,6 +30,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 
 from runpad.errors import SandboxClosed, SandboxStartError
 from runpad.sandbox.base import Sandbox, emit
+from runpad.sandbox.budget import ResultBudget
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.output import StreamCapture
 from runpad.sandbox.results import (
@@ -41,7 +43,7 @@ from runpad.sandbox.results import (
     RichResult,
     StreamName,
 )
-from runpad.sandbox.workdir import RUNPAD_DIR, WorkDir
+from runpad.sandbox.workdir import RUNPAD_DIR, Snapshot, WorkDir
 
 __all__ = ["KernelDriver", "KernelOutcome", "KernelSandbox", "connection_info", "kernel_argv"]
 
@@ -105,6 +107,23 @@ class KernelOutcome:
     error: ExecutionError | None = None
     execution_count: int | None = None
     finished: bool = False  # the kernel reported the cell done (status idle)
+    budget: ResultBudget | None = None  # holds `results` to the output limits as they come
+
+    def __post_init__(self) -> None:
+        if self.budget is not None:
+            self.results = self.budget.results
+
+    def add_result(self, result: RichResult) -> None:
+        if self.budget is None:
+            self.results.append(result)
+        else:
+            self.budget.add(result)
+
+    def clear_results(self) -> None:
+        if self.budget is None:
+            self.results.clear()
+        else:
+            self.budget.clear()
 
 
 class KernelDied(Exception):
@@ -150,6 +169,13 @@ class KernelDriver:
                 )
             await asyncio.sleep(0.005)
         self._client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
+        # Cells read their replies straight from the sockets (`_next_iopub`): blocking-free
+        # receives of whatever has arrived, and one poll when nothing has.
+        self._iopub_poll = self._client.iopub_channel.socket
+        self._iopub: zmq.Socket[Any] = zmq.Socket.shadow(self._iopub_poll.underlying)
+        self._shell: zmq.Socket[Any] = zmq.Socket.shadow(
+            self._client.shell_channel.socket.underlying
+        )
         # zmq drops what a PUB socket sends before our SUB has joined, so we ask until a
         # kernel_info request's status message arrives on iopub, not just its reply.
         while time.monotonic() < deadline:
@@ -220,15 +246,18 @@ class KernelDriver:
         kernel. Raises KernelDied if the process exits during the cell; what arrived
         before is in `outcome`.
         """
+        self._drain_shell_nowait()  # replies of earlier cells that came after their idle
         msg_id = self._client.execute(code, store_history=True, allow_stdin=False)
         timed_out = await self._collect(msg_id, outcome, time.monotonic() + timeout, on_output)
         if timed_out:
             await self.interrupt()
             await self._collect(msg_id, outcome, time.monotonic() + interrupt_grace, on_output)
         if outcome.finished:
-            reply = await self._drain_shell()
+            # ipykernel sends the reply before the idle status; it is usually here by now,
+            # and one that is not is drained before the next cell, never waited for.
+            reply = self._drain_shell_nowait()
             if reply and outcome.execution_count is None:
-                outcome.execution_count = reply["content"].get("execution_count")
+                outcome.execution_count = reply.get("execution_count")
         return timed_out
 
     async def _collect(
@@ -239,25 +268,89 @@ class KernelDriver:
         on_output: OutputCallback | None,
     ) -> bool:
         """Read iopub until the cell is idle (False) or the deadline passes (True)."""
+        received = 0
         while not outcome.finished:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return True
-            try:
-                msg = await self._client.get_iopub_msg(timeout=min(remaining, 0.2))
-            except queue.Empty:
+            frames = await self._next_iopub(min(remaining, 0.2))
+            if frames is None:
                 if not self._is_alive():
                     raise KernelDied from None
                 continue
-            if msg["parent_header"].get("msg_id") == msg_id:
-                await self._handle(msg, outcome, on_output)
+            received += 1
+            if received % 64 == 0:  # a flood arrives without waiting: let other tasks run
+                await asyncio.sleep(0)
+            message = self._parse(frames)
+            if message is not None and message[0] == msg_id:
+                content = self._unpack(message[2])
+                if content is not None:
+                    await self._handle(message[1], content, outcome, on_output)
         return False
 
+    async def _next_iopub(self, timeout: float) -> list[bytes] | None:
+        """The frames of the next iopub message, waiting at most `timeout` seconds."""
+        try:
+            return self._iopub.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+        if not await self._iopub_poll.poll(timeout * 1000, zmq.POLLIN):
+            return None
+        try:
+            return self._iopub.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return None
+
+    def _parse(self, frames: list[bytes]) -> tuple[str | None, str, bytes] | None:
+        """(parent msg_id, msg_type, content still packed) of a signed message, else None.
+
+        What jupyter_client's `Session.deserialize` does, less what a cell's result does not
+        use: header dates parsed into datetimes, the metadata, and the content of messages
+        that belong to another request.
+        """
+        session = self._client.session
+        _, frames = session.feed_identities(frames)
+        if len(frames) < 5:
+            return None
+        if session.auth is not None and not hmac.compare_digest(
+            frames[0], session.sign(frames[1:5])
+        ):
+            logger.warning("Dropped a kernel message with a bad signature")
+            return None
+        try:
+            parent, header = session.unpack(frames[2]), session.unpack(frames[1])
+        except ValueError:
+            return None
+        if not isinstance(parent, dict) or not isinstance(header, dict):
+            return None  # the kernel runs the model's code, which can read the key
+        return parent.get("msg_id"), str(header.get("msg_type")), frames[4]
+
+    def _drain_shell_nowait(self) -> dict[str, Any] | None:
+        """Read the shell replies that have arrived; the content of the last one."""
+        last = None
+        while True:
+            try:
+                frames = self._shell.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return last
+            message = self._parse(frames)
+            if message is not None:
+                last = self._unpack(message[2])
+
+    def _unpack(self, content: bytes) -> dict[str, Any] | None:
+        try:
+            value = self._client.session.unpack(content)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
     async def _handle(
-        self, msg: dict[str, Any], outcome: KernelOutcome, on_output: OutputCallback | None
+        self,
+        kind: str,
+        content: dict[str, Any],
+        outcome: KernelOutcome,
+        on_output: OutputCallback | None,
     ) -> None:
-        kind = msg["msg_type"]
-        content = msg["content"]
         if kind == "status" and content["execution_state"] == "idle":
             outcome.finished = True
         elif kind == "stream":
@@ -267,7 +360,7 @@ class KernelDriver:
         elif kind == "execute_input":
             outcome.execution_count = content.get("execution_count")
         elif kind in ("execute_result", "display_data"):
-            outcome.results.append(
+            outcome.add_result(
                 RichResult(data=content["data"], is_main_result=kind == "execute_result")
             )
         elif kind == "error":
@@ -277,7 +370,7 @@ class KernelDriver:
                 traceback=_ANSI.sub("", "\n".join(content["traceback"])),
             )
         elif kind == "clear_output":
-            outcome.results.clear()
+            outcome.clear_results()
 
     async def interrupt(self) -> None:
         """Ask the kernel to interrupt its cell (a message: signals do not cross bwrap)."""
@@ -329,6 +422,7 @@ def outcome_to_execution(
         timed_out=timed_out,
         restarted=restarted,
         language=language,
+        results_omitted=outcome.budget.omitted if outcome.budget else 0,
     )
 
 
@@ -344,6 +438,9 @@ class KernelSandbox(Sandbox):
         self._driver: KernelDriver | None = None
         self._workdir: WorkDir | None = None
         self._cells = 0
+        # The work dir as the last cell left it (with the host's uploads since): what the
+        # next cell's artifacts are measured against, so each cell walks the dir once.
+        self._files: Snapshot | None = None
 
     @property
     def workdir(self) -> WorkDir:
@@ -413,10 +510,17 @@ class KernelSandbox(Sandbox):
         assert self._driver is not None
         workdir = self.workdir
         self._cells += 1
-        before = await asyncio.to_thread(workdir.snapshot)
+        before = self._files
+        if before is None:
+            before = (await asyncio.to_thread(workdir.snapshot))[0]
         outcome = KernelOutcome(
             stdout=self._capture(f"cell-{self._cells}-stdout.txt"),
             stderr=self._capture(f"cell-{self._cells}-stderr.txt"),
+            budget=ResultBudget(
+                self.limits,
+                spill_prefix=f"{RUNPAD_DIR}/cell-{self._cells}-result",
+                write_spill=workdir.write_spill,
+            ),
         )
         if died_idle:
             outcome.stderr.add(
@@ -447,6 +551,9 @@ class KernelSandbox(Sandbox):
             restarted = True
         if restarted:
             await self._restart()
+        # Finding the cell's files counts against the cell (Limits.artifact_seconds).
+        changes = await asyncio.to_thread(workdir.changed_since, before, self.limits)
+        self._files = changes.snapshot
         duration_ms = (time.monotonic() - started) * 1000
         execution = outcome_to_execution(
             outcome,
@@ -456,8 +563,12 @@ class KernelSandbox(Sandbox):
             restarted=restarted or died_idle,
             timeout=timeout,
         )
-        artifacts = await asyncio.to_thread(workdir.changed_since, before)
-        return dataclasses.replace(execution, artifacts=artifacts)
+        return dataclasses.replace(
+            execution,
+            artifacts=changes.artifacts,
+            artifacts_omitted=changes.omitted,
+            artifacts_complete=changes.complete,
+        )
 
     def _capture(self, spill_name: str) -> StreamCapture:
         name = f"{RUNPAD_DIR}/{spill_name}"
@@ -470,7 +581,16 @@ class KernelSandbox(Sandbox):
         )
 
     async def _upload(self, data: bytes, dest: str) -> FileInfo:
-        return await asyncio.to_thread(self.workdir.write, dest, data)
+        info = await asyncio.to_thread(self.workdir.write, dest, data)
+        await self._remember_upload(info.name)
+        return info
+
+    async def _remember_upload(self, name: str) -> None:
+        """Take a file the host wrote into the work dir state: not the next cell's artifact."""
+        if self._files is not None:
+            signature = await asyncio.to_thread(self.workdir.signature, name)
+            if signature is not None:
+                self._files = {**self._files, name: signature}
 
     async def _download(self, path: str) -> bytes:
         return await asyncio.to_thread(self.workdir.read, path)

@@ -45,6 +45,7 @@ from runpad.sandbox.kernel import (
     kernel_argv,
 )
 from runpad.sandbox.limits import Limits, MiB
+from runpad.sandbox.output import KernelLog
 from runpad.sandbox.seccomp import seccomp_filter_fd
 from runpad.sandbox.workdir import WorkDir
 
@@ -326,6 +327,7 @@ class LocalSandbox(KernelSandbox):
         self._cgroup: SessionCgroup | None = None
         self._oom_baseline = 0
         self._work_mounted = False
+        self._log: KernelLog | None = None
         self.session_id = secrets.token_hex(6)
 
     @property
@@ -373,20 +375,27 @@ class LocalSandbox(KernelSandbox):
         await asyncio.to_thread(_make_ipc_dir, layout.ipc)
         self._layout = layout
         info = connection_info(f"{INSIDE_IPC}/k")
-        argv, seccomp_fd, log = await asyncio.to_thread(self._prepare_launch, layout, info)
+        argv, seccomp_fd = await asyncio.to_thread(self._prepare_launch, layout, info)
+        # The kernel's stdout and stderr: a pipe this process drains, never a file on the
+        # host's disk (a cell can write to the descriptors the kernel inherited).
+        log_read, log_write = os.pipe()
         try:
             self._process = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
+                stdout=log_write,
+                stderr=log_write,
                 pass_fds=(seccomp_fd,),
                 env={},
                 start_new_session=True,
             )
+        except BaseException:
+            os.close(log_read)
+            raise
         finally:
             os.close(seccomp_fd)
-            os.close(log)
+            os.close(log_write)
+        self._log = KernelLog(log_read, self.limits.kernel_log_bytes)
         driver = KernelDriver({**info, "ip": str(layout.ipc / "k")}, self._kernel_alive)
         try:
             await driver.connect(self.limits.start_timeout)
@@ -394,14 +403,13 @@ class LocalSandbox(KernelSandbox):
             driver.close()
             await self._stop_kernel()
             if isinstance(exc, SandboxStartError):
-                raise SandboxStartError(f"{exc}\nKernel log:\n{self._log_tail()}") from exc
+                log = await asyncio.to_thread(self._log_tail)
+                raise SandboxStartError(f"{exc}\nKernel log:\n{log}") from exc
             raise
         return driver
 
-    def _prepare_launch(
-        self, layout: SandboxLayout, info: dict[str, Any]
-    ) -> tuple[list[str], int, int]:
-        """The launch command, the seccomp filter's fd and the kernel log's fd (blocking)."""
+    def _prepare_launch(self, layout: SandboxLayout, info: dict[str, Any]) -> tuple[list[str], int]:
+        """The launch command and the seccomp filter's fd (blocking)."""
         (layout.ipc / "kernel.json").write_text(json.dumps(info))
         command = kernel_argv(
             str(layout.environment.python), f"{INSIDE_IPC}/kernel.json", INSIDE_STARTUP
@@ -412,12 +420,10 @@ class LocalSandbox(KernelSandbox):
             argv = launcher_argv(
                 self._cgroup, self.limits, bwrap_argv(layout, self.limits, command, seccomp_fd)
             )
-            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-            log = os.open(layout.session_dir / "kernel.log", flags, 0o600)
         except BaseException:
             os.close(seccomp_fd)
             raise
-        return argv, seccomp_fd, log
+        return argv, seccomp_fd
 
     def _kernel_alive(self) -> bool:
         return self._process is not None and self._process.returncode is None
@@ -456,8 +462,10 @@ class LocalSandbox(KernelSandbox):
             await asyncio.to_thread(_remove_session_dir, self._layout.session_dir)
 
     def _log_tail(self) -> str:
-        log = self.layout.session_dir / "kernel.log"
-        return log.read_text(errors="replace")[-3000:] if log.exists() else "(empty)"
+        if self._log is not None:
+            # The kernel is gone: its last words are all in the pipe.
+            self._log.wait_closed(timeout=1.0)
+        return (self._log.text() if self._log else "")[-3000:] or "(empty)"
 
 
 IPC_DIR_MB = 1

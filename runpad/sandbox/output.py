@@ -1,17 +1,25 @@
-"""Bounded capture of a cell's stdout or stderr.
+"""Bounded capture of a cell's stdout or stderr, and of the kernel process's own output.
 
 A cell may print hundreds of megabytes. The capture keeps the head and the tail in memory
 (what the model reads), and writes the whole stream, up to `spill_bytes`, to a spill file
 in the work dir so that nothing is silently lost and later cells can read it.
+
+The kernel process's stdout and stderr (start-up errors, crashes, anything written to the
+descriptors it inherited) go to a pipe that `KernelLog` drains, never to a file on the
+host's disk, where the work dir's size limit would not hold.
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import os
+import threading
 from collections import deque
 from collections.abc import Callable
 from typing import BinaryIO
 
-__all__ = ["StreamCapture"]
+__all__ = ["KernelLog", "StreamCapture"]
 
 _MARKER = "\n[... {omitted} characters omitted; the whole stream is in {spill} ...]\n"
 _SPILL_CUT = "\n[... runpad stopped writing this spill file at its size limit ...]\n"
@@ -107,3 +115,41 @@ class StreamCapture:
             self._spilled = self._spill_limit if cut else self._spilled + len(data)
         except OSError:  # the work dir filled up: the spill keeps what it has
             self._spilled = self._spill_limit
+
+
+class KernelLog:
+    """Drains the read end of a kernel's stdout/stderr pipe in a thread, keeping head and tail.
+
+    The pipe must be drained: a writer blocks once 64 KiB wait in it. Whatever is written,
+    this holds at most `keep` characters; the rest is counted and dropped.
+
+    Args:
+        read_fd: the pipe's read end; the log owns it and closes it at end of file (when
+            every process holding the write end has exited).
+        keep: characters kept (half head, half tail).
+    """
+
+    def __init__(self, read_fd: int, keep: int) -> None:
+        self._capture = StreamCapture(keep)
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=self._drain, args=(read_fd,), name="runpad-kernel-log", daemon=True
+        )
+        self._thread.start()
+
+    def _drain(self, read_fd: int) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        with contextlib.closing(os.fdopen(read_fd, "rb", buffering=0)) as pipe:
+            while block := pipe.read(1 << 16):
+                text = decoder.decode(block)
+                with self._lock:
+                    self._capture.add(text)
+
+    def text(self) -> str:
+        """What the kernel wrote so far (head and tail, with a marker where it was cut)."""
+        with self._lock:
+            return self._capture.value("not kept")
+
+    def wait_closed(self, timeout: float) -> None:
+        """Wait until every writer has gone and the pipe is closed (at most `timeout` s)."""
+        self._thread.join(timeout)

@@ -100,6 +100,8 @@ class Artifact:
     """A file the cell created or changed in the work dir, or a spilled output.
 
     `name` is the path relative to the work dir; read the bytes with `Sandbox.download(name)`.
+    `sha256` is empty when the host did not hash the file: a sparse file, or past what it
+    reads per cell (`Limits.hash_bytes`) or in its time (`Limits.artifact_seconds`).
     """
 
     name: str
@@ -133,14 +135,20 @@ class Execution:
     Attributes:
         stdout, stderr: the streams; past the output cap they keep head and tail, and the
             whole stream is in an artifact named in `stdout_spill` / `stderr_spill`.
-        results: rich results in the order they were displayed.
+        results: rich results in the order they were displayed; one over the output limit
+            is a text preview that names the spill files holding its payloads.
         error: the exception the code raised, or None.
         duration_ms: wall time of the cell as seen by the host.
         execution_count: the kernel's counter (`In [n]`), None if the cell never started.
-        artifacts: files created or changed in the work dir by this cell.
+        artifacts: files created or changed in the work dir by this cell (at most
+            `Limits.max_artifacts`, runpad's own spill files first).
         timed_out: the cell hit its wall-clock limit and was interrupted.
         restarted: the kernel had to be restarted during this cell (it died, or did not stop
             when interrupted); variables from earlier cells are gone.
+        results_omitted: rich results dropped (past `Limits.max_results`, or no room left).
+        artifacts_omitted: changed files not listed in `artifacts` ("and N more files").
+        artifacts_complete: False when the host stopped looking for changed files at its
+            time limit (`Limits.artifact_seconds`): more files may have changed.
     """
 
     stdout: str = ""
@@ -157,6 +165,9 @@ class Execution:
     timed_out: bool = False
     restarted: bool = False
     language: Language = "python"
+    results_omitted: int = 0
+    artifacts_omitted: int = 0
+    artifacts_complete: bool = True
 
     @property
     def ok(self) -> bool:

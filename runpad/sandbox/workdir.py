@@ -11,20 +11,43 @@ import hashlib
 import mimetypes
 import os
 import stat
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from runpad.errors import SandboxFileError
+from runpad.sandbox.limits import Limits
 from runpad.sandbox.results import Artifact, FileInfo
 
-__all__ = ["RUNPAD_DIR", "Snapshot", "WorkDir"]
+__all__ = ["RUNPAD_DIR", "FileChanges", "Signature", "Snapshot", "WorkDir"]
 
 RUNPAD_DIR = ".runpad"
 """Sub-directory of the work dir where runpad itself writes (spilled outputs)."""
 
-Snapshot = dict[str, tuple[int, int]]
-"""Relative path -> (size, mtime_ns) of every regular file."""
+Signature = tuple[int, int, int]
+"""(size, mtime_ns, ctime_ns) of a regular file: it changed when this did."""
+
+Snapshot = dict[str, Signature]
+"""Relative path -> signature of every regular file."""
+
+
+@dataclass(frozen=True)
+class FileChanges:
+    """What a cell changed in the work dir, as `WorkDir.changed_since` found it.
+
+    Attributes:
+        artifacts: the changed files listed (at most `Limits.max_artifacts`).
+        omitted: changed files not listed.
+        complete: False when the walk stopped at its time limit.
+        snapshot: the work dir now, for the next cell to compare with.
+    """
+
+    artifacts: list[Artifact]
+    omitted: int
+    complete: bool
+    snapshot: Snapshot
 
 
 @dataclass(frozen=True)
@@ -116,47 +139,151 @@ class WorkDir:
                 entries.append(FileInfo(name=self._relative(path), size=size, is_dir=is_dir))
         return sorted(entries, key=lambda info: info.name)
 
-    def snapshot(self) -> Snapshot:
-        """Size and mtime of every regular file, to find what a cell changed."""
-        state: Snapshot = {}
-        for dirpath, _dirnames, filenames in os.walk(self.root):
-            for filename in filenames:
-                path = Path(dirpath, filename)
-                try:
-                    stat = path.lstat()
-                except FileNotFoundError:  # removed while we walked
-                    continue
-                if path.is_file() and not path.is_symlink():
-                    state[self._relative(path)] = (stat.st_size, stat.st_mtime_ns)
-        return state
+    def write_spill(self, name: str, data: bytes) -> bool:
+        """Write a file of runpad's own (a spilled result); False when it cannot."""
+        try:
+            with self.open_for_write(name) as handle:
+                handle.write(data)
+        except (OSError, SandboxFileError):  # a full work dir, or a link planted in the way
+            return False
+        return True
 
-    def changed_since(self, before: Snapshot) -> list[Artifact]:
-        """Artifacts for the files created or modified since `before` was taken."""
+    def signature(self, name: str) -> Signature | None:
+        """The snapshot entry of one regular file, or None when it is not one."""
+        try:
+            info = os.lstat(self.resolve(name))
+        except (OSError, SandboxFileError):
+            return None
+        return _signature(info) if stat.S_ISREG(info.st_mode) else None
+
+    def snapshot(self, deadline: float | None = None) -> tuple[Snapshot, bool]:
+        """Size and times of every regular file, and whether the walk saw them all.
+
+        One `lstat` per file, no path resolution: the walk descends through directory
+        descriptors opened with O_NOFOLLOW, so a directory swapped for a link meanwhile is
+        never followed out of the work dir. Past `deadline` (time.monotonic) it stops.
+        """
+        state: Snapshot = {}
+        root = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        # (prefix, open directory, its subdirectories still to visit): one fd per level.
+        stack: list[tuple[str, int, list[str]]] = []
+        complete = True
+        try:
+            subdirs, complete = _scan(root, "", state, deadline)
+            stack.append(("", root, subdirs))
+            while stack and complete:
+                prefix, fd, pending = stack[-1]
+                if not pending:
+                    os.close(fd)
+                    stack.pop()
+                    continue
+                name = pending.pop()
+                try:
+                    child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                except OSError:  # removed or replaced meanwhile, or too deep for our fds
+                    continue
+                try:
+                    subdirs, complete = _scan(child, f"{prefix}{name}/", state, deadline)
+                except OSError:
+                    os.close(child)
+                    continue
+                stack.append((f"{prefix}{name}/", child, subdirs))
+        finally:
+            for _, fd, _ in stack:
+                os.close(fd)
+        return state, complete
+
+    def changed_since(self, before: Snapshot, limits: Limits) -> FileChanges:
+        """The files created or modified since `before`, within the limits on artifacts.
+
+        At most `limits.max_artifacts` are listed (runpad's spill files first, then by
+        name); the host reads at most `limits.hash_bytes` to hash them, never a sparse
+        file, and stops looking after `limits.artifact_seconds`.
+        """
+        deadline = time.monotonic() + limits.artifact_seconds
+        after, complete = self.snapshot(deadline)
+        if not complete:  # what the walk did not reach is taken as unchanged
+            after = {**before, **after}
+        changed = [name for name, signature in after.items() if before.get(name) != signature]
+        changed.sort(key=lambda name: (not name.startswith(f"{RUNPAD_DIR}/"), name))
+        listed = changed[: limits.max_artifacts]
+        hash_room = limits.hash_bytes
         artifacts = []
-        for name, signature in sorted(self.snapshot().items()):
-            if before.get(name) == signature:
-                continue
+        for name in listed:
+            room = hash_room if time.monotonic() < deadline else 0
             try:
-                artifacts.append(self.describe(name))
+                artifact, read = self._describe(name, room, deadline)
             except (OSError, SandboxFileError):  # removed or replaced by a link meanwhile
                 continue
-        return artifacts
+            hash_room -= read
+            artifacts.append(artifact)
+        return FileChanges(
+            artifacts=artifacts,
+            omitted=len(changed) - len(listed),
+            complete=complete,
+            snapshot=after,
+        )
 
-    def describe(self, name: str) -> Artifact:
+    def describe(self, name: str, max_bytes: int | None = None) -> Artifact:
+        """The artifact of one file; hashed when it holds at most `max_bytes` (default: any)."""
+        artifact, _ = self._describe(name, sys.maxsize if max_bytes is None else max_bytes, None)
+        return artifact
+
+    def _describe(self, name: str, max_bytes: int, deadline: float | None) -> tuple[Artifact, int]:
+        """The artifact, and how many bytes were read to hash it."""
         path = self.resolve(name)
-        digest = hashlib.sha256()
-        size = 0
+        mime_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         with self._open_beneath(path, os.O_RDONLY) as handle:
+            info = os.fstat(handle.fileno())
+            # Holes read as zeros at the cost of real data: a sparse file of a terabyte
+            # takes a few blocks of the work dir. Its allocated size decides, not its length.
+            sparse = info.st_blocks * 512 + _SPARSE_SLACK < info.st_size
+            if sparse or info.st_size > max_bytes:
+                return Artifact(name, info.st_size, mime_type, sha256=""), 0
+            digest = hashlib.sha256()
+            size = 0
             while block := handle.read(1 << 20):
                 digest.update(block)
                 size += len(block)
-        mime_type, _ = mimetypes.guess_type(path.name)
-        return Artifact(
-            name=name,
-            size=size,
-            mime_type=mime_type or "application/octet-stream",
-            sha256=digest.hexdigest(),
-        )
+                if size > max_bytes or (deadline is not None and time.monotonic() > deadline):
+                    # still being written, or out of time: listed, not hashed
+                    return Artifact(name, max(size, info.st_size), mime_type, sha256=""), size
+        return Artifact(name, size, mime_type, sha256=digest.hexdigest()), size
 
     def _relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
+
+
+_SPARSE_SLACK = 64 * 1024
+"""Bytes a file may be longer than its allocated blocks before it counts as sparse (file
+systems that keep small files inline report no blocks for them)."""
+
+_SCAN_CHECK_EVERY = 512
+"""Entries between two looks at the clock while listing one directory."""
+
+
+def _signature(info: os.stat_result) -> Signature:
+    # ctime too: a cell can set a file's mtime back, never its ctime.
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _scan(fd: int, prefix: str, state: Snapshot, deadline: float | None) -> tuple[list[str], bool]:
+    """Record the regular files of one open directory; return its subdirectories, and False
+    when the deadline passed before the listing ended."""
+    subdirs: list[str] = []
+    with os.scandir(fd) as entries:
+        for count, entry in enumerate(entries, 1):
+            if count % _SCAN_CHECK_EVERY == 0 and _past(deadline):
+                return subdirs, False
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    subdirs.append(entry.name)
+                elif entry.is_file(follow_symlinks=False):
+                    state[prefix + entry.name] = _signature(entry.stat(follow_symlinks=False))
+            except OSError:  # removed while we listed
+                continue
+    return subdirs, not _past(deadline)
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() > deadline

@@ -8,10 +8,21 @@
 | `web_search` | `WebSearchTool` | titles, URLs and snippets from ddgs or a provider you plug in |
 | `lookup_docs` | `LookupDocsTool` | signatures and docstrings from the sandbox's own packages |
 
-The analysis graph uses the same executors (`SqlDatabase`, `render_dot`, `search_web`,
-`lookup_docs`) directly.
+The analysis graph uses the same executors (`SqlDatabase` of `runpad.sql`, `render_dot`,
+`search_web`, `lookup_docs`) directly.
 """
 
+from runpad.sql import (
+    DatabaseSchema,
+    SqlDatabase,
+    SqlError,
+    SqlLimits,
+    SqlResult,
+    TableSchema,
+    format_sql_result,
+    read_only_violation,
+    split_statements,
+)
 from runpad.tools.docs import (
     LOOKUP_DOCS_DESCRIPTION,
     DocEntry,
@@ -40,19 +51,7 @@ from runpad.tools.search import (
     search_web,
 )
 from runpad.tools.session import SandboxSource, SandboxTool
-from runpad.tools.sql import (
-    RUN_SQL_DESCRIPTION,
-    DatabaseSchema,
-    RunSqlInput,
-    RunSqlTool,
-    SqlDatabase,
-    SqlError,
-    SqlLimits,
-    SqlResult,
-    TableSchema,
-    format_sql_result,
-)
-from runpad.tools.sql_safety import read_only_violation, split_statements
+from runpad.tools.sql import RUN_SQL_DESCRIPTION, RunSqlInput, RunSqlTool
 
 __all__ = [
     "LOOKUP_DOCS_DESCRIPTION",

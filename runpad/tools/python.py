@@ -87,9 +87,22 @@ def format_execution(execution: Execution, max_chars: int = 4000) -> str:
     ]
     if notes:
         sections.append(("note", "; ".join(notes).capitalize() + ".", 1))
-    if execution.artifacts:
+    if execution.results_omitted:
+        sections.append(
+            (
+                "note",
+                f"{execution.results_omitted} more displayed objects were dropped at the "
+                "output limit.",
+                1,
+            )
+        )
+    if execution.artifacts or execution.artifacts_omitted:
         files = ", ".join(f"{a.name} ({format_size(a.size)})" for a in execution.artifacts)
-        sections.append(("files written", files, 0.5))
+        if execution.artifacts_omitted:
+            files += f", and {execution.artifacts_omitted:,} more files"
+        if not execution.artifacts_complete:
+            files += " (the search for changed files stopped at its time limit; there may be more)"
+        sections.append(("files written", files.removeprefix(", "), 0.5))
     if not sections:
         return "(the code ran and produced no output; end with an expression or print() it)"
     fitted = _fit([text for _, text, _ in sections], [head for *_, head in sections], max_chars)

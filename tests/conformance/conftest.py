@@ -23,6 +23,7 @@ CAPABILITIES: dict[str, str] = {
     "kernel-death": "the interpreter may die (os._exit) and the session restarts it",
     "shell-escape": "IPython's `!command` lines run",
     "shell": 'cells with language="shell" run',
+    "display": "IPython's display() sends rich results, each a MIME bundle",
 }
 """What a backend may do beyond the protocol that every backend must pass."""
 

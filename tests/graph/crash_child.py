@@ -41,7 +41,8 @@ async def main(command: str, config: dict[str, Any]) -> None:
                     handle.close()
                     os.kill(os.getpid(), signal.SIGKILL)
             elif mode == "custom" and chunk.get("type") == "session_restored":
-                handle.write(json.dumps({"pid": os.getpid(), "restored": chunk["replayed"]}) + "\n")
+                restored = {"replayed": chunk["replayed"], "snapshot": chunk["snapshot_cell"]}
+                handle.write(json.dumps({"pid": os.getpid(), "restored": restored}) + "\n")
             elif (
                 mode == "custom"
                 and chunk.get("type") == "cell"
@@ -51,7 +52,12 @@ async def main(command: str, config: dict[str, Any]) -> None:
                 handle.close()
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    context = Context(model=config["model"], run_dir=config["run_dir"], approve=config["approve"])
+    context = Context(
+        model=config["model"],
+        run_dir=config["run_dir"],
+        approve=config["approve"],
+        snapshot_max_mb=config.get("snapshot_max_mb", 64),
+    )
     if command == "run":
         result = await arun(
             config["task"],
@@ -68,7 +74,7 @@ async def main(command: str, config: dict[str, Any]) -> None:
             checkpointer=config["checkpoints"],
             on_event=on_event,
         )
-    await context.sandbox_manager.aclose()
+    await context.aclose()
     summary = {
         "status": result.status,
         "answer": result.answer,

@@ -53,7 +53,7 @@ def chain_around(graph: Runnable[Any, Any], context: Context) -> Runnable[str, s
 async def context(model: str, tmp_path: Path) -> AsyncIterator[Context]:
     context = Context(model=model, run_dir=str(tmp_path / "runs"))
     yield context
-    await context.sandbox_manager.aclose()
+    await context.aclose()
 
 
 @pytest.fixture

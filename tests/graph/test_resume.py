@@ -86,14 +86,16 @@ KILL_POINTS = {
 }
 
 
+@pytest.mark.parametrize("snapshots", [True, False], ids=["snapshot", "replay"])
 @pytest.mark.parametrize("kill_at", list(KILL_POINTS.values()), ids=list(KILL_POINTS))
 def test_sigkill_then_resume(
     kill_at: list[Any],
+    snapshots: bool,
     reference_nodes: list[str],
     require_sandbox: None,
     tmp_path: Path,
 ) -> None:
-    config = base_config(tmp_path, "crash", kill_at=kill_at)
+    config = base_config(tmp_path, "crash", kill_at=kill_at, snapshot_max_mb=64 if snapshots else 0)
     killed = child("run", config, tmp_path)
     assert killed.returncode == -9, killed.stderr  # it really died by SIGKILL
     assert not Path(config["result"]).exists()
@@ -114,7 +116,14 @@ def test_sigkill_then_resume(
         1 for event in log if event.get("node") == "executor" and event["pid"] == pids[0]
     )
     if cells_before_kill and cells_before_kill < 3:
-        assert restored == [cells_before_kill]  # the stream said the session was restored
+        # The stream said the session was restored: from the snapshot of the last cell that
+        # ran, or by replaying every cell that ran.
+        expected = (
+            {"replayed": 0, "snapshot": cells_before_kill}
+            if snapshots
+            else {"replayed": cells_before_kill, "snapshot": None}
+        )
+        assert restored == [expected]
     else:
         assert restored == []  # no cell yet, or none left to run
 
@@ -141,4 +150,5 @@ def test_approval_survives_a_process_restart(require_sandbox: None, tmp_path: Pa
     restored = [
         event["restored"] for event in events(Path(config["events"])) if "restored" in event
     ]
-    assert restored == [1, 2]  # each new process rebuilt the kernel from the earlier cells
+    # Each new process rebuilt the kernel from the snapshot of the cell before.
+    assert restored == [{"replayed": 0, "snapshot": 1}, {"replayed": 0, "snapshot": 2}]

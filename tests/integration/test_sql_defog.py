@@ -121,9 +121,18 @@ def test_every_sqlite_gold_query_matches_sqlalchemy(tmp_path: Path) -> None:
 # -- PostgreSQL -------------------------------------------------------------------------------
 
 
+READER = "defog_reader"
+
+
+def as_reader(url: str) -> str:
+    """The URL as the read-only role runpad accepts (the superuser is refused by default)."""
+    return f"postgresql://{READER}@{url.split('@', 1)[1]}"
+
+
 @pytest.fixture(scope="module")
 def defog_postgres(postgres_url: str) -> str:
-    """The server's base URL, with each defog dump loaded into a database of its name."""
+    """The server's base URL, with each defog dump loaded into a database of its name, and
+    a read-only role (`GRANT pg_read_all_data`) to query them as."""
     psql = shutil.which("psql")
     if psql is None:
         unavailable("psql is not installed (apt-get install -y postgresql-client)")
@@ -137,6 +146,12 @@ def defog_postgres(postgres_url: str) -> str:
         for dump in dumps:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{dump.stem}"')
             connection.exec_driver_sql(f'CREATE DATABASE "{dump.stem}"')
+        if (
+            connection.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{READER}'").first()
+            is None
+        ):
+            connection.exec_driver_sql(f"CREATE ROLE {READER} LOGIN")
+        connection.exec_driver_sql(f"GRANT pg_read_all_data TO {READER}")
     admin.dispose()
     for dump in dumps:
         subprocess.run(
@@ -159,7 +174,7 @@ def test_every_postgres_gold_query_matches_sqlalchemy(defog_postgres: str) -> No
                 url = f"{defog_postgres}/{name}"
                 direct_url = url.replace("postgresql://", "postgresql+psycopg://")
                 databases[name] = (
-                    SqlDatabase(url, name=name, limits=LIMITS),
+                    SqlDatabase(as_reader(url), name=name, limits=LIMITS),
                     sa.create_engine(direct_url),
                 )
             database, engine = databases[name]
@@ -175,7 +190,7 @@ def test_every_postgres_gold_query_matches_sqlalchemy(defog_postgres: str) -> No
 
 @pytest.mark.integration
 def test_the_postgres_schema_shows_other_schemas_keys_and_samples(defog_postgres: str) -> None:
-    with SqlDatabase(f"{defog_postgres}/ewallet", name="ewallet") as database:
+    with SqlDatabase(as_reader(f"{defog_postgres}/ewallet"), name="ewallet") as database:
         text = database.schema().text()
     assert "Database 'ewallet': postgresql dialect, read-only" in text
     assert "Table consumer_div.users" in text

@@ -785,6 +785,7 @@ _SYSCALLS: dict[str, dict[str, int]] = {
         "perf_event_open": 298,
         "userfaultfd": 323,
         "io_uring_setup": 425,
+        "socket": 41,
     },
     "aarch64": {
         "clone": 220,
@@ -797,6 +798,7 @@ _SYSCALLS: dict[str, dict[str, int]] = {
         "perf_event_open": 241,
         "userfaultfd": 282,
         "io_uring_setup": 425,
+        "socket": 198,
     },
 }
 
@@ -1006,3 +1008,282 @@ async def test_stdout_flood_keeps_host_memory_small(isolated_sandbox: Sandbox) -
 
     assert execution.ok, execution.error
     assert memory.growth < 64 * MiB, f"the host grew by {memory.growth / MiB:.0f} MiB"
+
+
+# -- socket families ----------------------------------------------------------------------------
+
+_SOCKETS = """\
+import ctypes, errno, json, socket
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def _make(family, kind, protocol=0):
+    try:
+        socket.socket(family, kind, protocol).close()
+        return "succeeded"
+    except OSError as exc:
+        return errno.errorcode[exc.errno]
+def _pair(family):
+    try:
+        for end in socket.socketpair(family, socket.SOCK_STREAM):
+            end.close()
+        return "succeeded"
+    except OSError as exc:
+        return errno.errorcode[exc.errno]
+denied = {
+    "AF_VSOCK stream": _make(40, socket.SOCK_STREAM),
+    "AF_VSOCK dgram": _make(40, socket.SOCK_DGRAM),
+    "AF_PACKET": _make(17, socket.SOCK_DGRAM),
+    "AF_ALG": _make(38, socket.SOCK_SEQPACKET),
+    "AF_KEY": _make(15, socket.SOCK_RAW, 2),
+    "AF_NETLINK audit": _make(16, socket.SOCK_RAW, 9),
+    "AF_NETLINK netfilter": _make(16, socket.SOCK_RAW, 12),
+    "AF_NETLINK uevent": _make(16, socket.SOCK_RAW, 15),
+    "socketpair AF_VSOCK": _pair(40),
+}
+# The kernel reads the family as a 32-bit int: high bits must not slip AF_VSOCK past a rule.
+fd = libc.syscall(numbers["socket"], (1 << 32) | 40, socket.SOCK_STREAM, 0)
+denied["AF_VSOCK with high bits"] = "succeeded" if fd >= 0 else errno.errorcode[ctypes.get_errno()]
+allowed = {
+    "AF_UNIX": _make(socket.AF_UNIX, socket.SOCK_STREAM),
+    "AF_INET": _make(socket.AF_INET, socket.SOCK_STREAM),
+    "AF_INET6": _make(socket.AF_INET6, socket.SOCK_STREAM),
+    "AF_NETLINK route": _make(16, socket.SOCK_RAW, 0),
+    "socketpair AF_UNIX": _pair(socket.AF_UNIX),
+}
+print(json.dumps({"denied": denied, "allowed": allowed}))
+"""
+
+
+async def test_vsock_and_other_socket_families_are_denied(isolated_sandbox: Sandbox) -> None:
+    # vsock reaches the hypervisor and host of a VM from any network namespace. The filter
+    # answers EAFNOSUPPORT, as a kernel without the family would; test_seccomp_filter.py
+    # shows that the filter alone refuses them where this host would make them.
+    execution = await attack(isolated_sandbox, cell(_SOCKETS, numbers=syscall_numbers()))
+
+    found = report(execution)
+    assert unreachable(found["denied"], {"EAFNOSUPPORT"}) == {}
+    assert found["allowed"] == dict.fromkeys(found["allowed"], "succeeded")
+    await assert_survived(isolated_sandbox, execution)
+
+
+# -- the kernel's own descriptors -----------------------------------------------------------------
+
+_DESCRIPTORS = """\
+import json, os, stat
+def _descriptors(pid):
+    found = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            mode = os.stat(f"/proc/{pid}/fd/{fd}").st_mode
+            with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+                flags = int(info.read().split("flags:")[1].split()[0], 8)
+        except (OSError, IndexError):  # closed meanwhile (the listing's own descriptor)
+            continue
+        kind = "file" if stat.S_ISREG(mode) else "dir" if stat.S_ISDIR(mode) else "other"
+        found[f"{pid}:{fd}"] = [kind, bool(flags & (os.O_WRONLY | os.O_RDWR)), target]
+    return found
+seen = {}
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        try:
+            seen.update(_descriptors(pid))
+        except OSError:
+            pass
+print(json.dumps({"kernel": os.getpid(), "descriptors": seen}))
+"""
+# Where the sandbox may write: its work dir and its size-limited tmpfs.
+_WRITABLE_INSIDE = ("/work/", "/tmp/", "/dev/shm/", "/home/sandbox/")
+
+
+async def test_no_process_holds_a_descriptor_to_a_host_file(isolated_sandbox: Sandbox) -> None:
+    await isolated_sandbox.restart()  # a fresh kernel, as every session starts with
+    child = await isolated_sandbox.run(
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+        "time.sleep(1)  # past its start-up reads"
+    )
+    assert child.ok, child.error
+
+    execution = await attack(isolated_sandbox, _DESCRIPTORS)
+
+    found = report(execution)
+    kernel = str(found["kernel"])
+    assert any(key.startswith(f"{kernel}:") for key in found["descriptors"])
+    writable = {
+        key: target
+        for key, (kind, for_writing, target) in found["descriptors"].items()
+        if kind == "file" and for_writing and not target.startswith(_WRITABLE_INSIDE)
+    }
+    # Before: the host's kernel.log, as fds 1 and 2 and ipykernel's copies of them.
+    assert writable == {}
+    await isolated_sandbox.run("child.kill()")
+    await assert_survived(isolated_sandbox, execution)
+
+
+_LOG_FLOOD_MB = 8
+_LOG_FLOOD = f"""\
+import json, os, sys
+block = b"x" * (1 << 20)
+# ipykernel points fds 1 and 2 at its own pipes and keeps a copy of what they were: the
+# descriptors the kernel inherited from whoever started it.
+inherited = []
+for stream in (sys.stdout, sys.stderr):
+    copy = getattr(stream, "_original_stdstream_copy", None)
+    if copy is not None:
+        inherited.append(copy)
+written = 0
+for fd in inherited:
+    for _ in range({_LOG_FLOOD_MB}):
+        written += os.write(fd, block)
+print(json.dumps({{"descriptors": inherited, "written": written}}))
+"""
+
+
+def _files_outside_the_limits(sandbox: Sandbox) -> dict[str, int]:
+    """Files of the session on the host's disk outside the size-limited work dir, by size."""
+    from runpad.sandbox.docker import DockerSandbox
+    from runpad.sandbox.local import LocalSandbox
+
+    sizes: dict[str, int] = {}
+    if isinstance(sandbox, LocalSandbox):
+        session_dir = sandbox.layout.session_dir
+        for path in session_dir.rglob("*"):
+            relative = path.relative_to(session_dir)
+            if relative.parts[0] != "work" and path.is_file() and not path.is_symlink():
+                sizes[str(path)] = path.stat().st_size
+    elif isinstance(sandbox, DockerSandbox):
+        sandbox.container.reload()
+        log_path = Path(sandbox.container.attrs["LogPath"])
+        for path in log_path.parent.glob(f"{log_path.name}*"):  # the log and its rotations
+            sizes[str(path)] = path.stat().st_size
+    else:
+        raise AssertionError(f"no host view of the {sandbox.backend} backend's files")
+    return sizes
+
+
+@pytest.mark.destructive
+async def test_kernel_log_descriptors_do_not_reach_the_host_disk(
+    isolated_sandbox: Sandbox,
+) -> None:
+    execution = await attack(isolated_sandbox, _LOG_FLOOD, timeout=60)
+
+    flood = report(execution)
+    assert len(flood["descriptors"]) == 2
+    assert flood["written"] == 2 * _LOG_FLOOD_MB * MiB  # the writes went somewhere
+    on_disk = await asyncio.to_thread(_files_outside_the_limits, isolated_sandbox)
+    # Before: the whole flood landed in kernel.log under the host's cache dir.
+    assert sum(on_disk.values()) < 1 * MiB, on_disk
+    await assert_survived(isolated_sandbox, execution)
+
+
+# -- artifact collection ------------------------------------------------------------------------
+
+_SPARSE = """\
+import os
+for number in range(count):
+    with open(f"sparse-{number}.bin", "wb") as handle:
+        handle.truncate(size)
+print(sum(os.stat(f"sparse-{number}.bin").st_blocks for number in range(count)))
+"""
+
+
+def _bytes_read_by_this_process() -> int:
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise LookupError("rchar is missing from /proc/self/io")
+
+
+@pytest.mark.destructive
+async def test_sparse_files_are_not_read_by_the_host(isolated_sandbox: Sandbox) -> None:
+    count, size = 20, ATTACK_LIMITS.disk_mb * MiB - MiB  # under the file-size rlimit
+    await attack(isolated_sandbox, "pass")
+    read_before = _bytes_read_by_this_process()
+
+    execution = await isolated_sandbox.run(cell(_SPARSE, count=count, size=size))
+
+    read = _bytes_read_by_this_process() - read_before
+    assert execution.ok, execution.error
+    # Before: the host read and hashed all 1.2 GB of zeros after the cell.
+    assert read < 64 * MiB, f"the host read {read / MiB:.0f} MiB"
+    assert int(execution.stdout) < count * 16  # a few blocks each: holes
+    sparse = [a for a in execution.artifacts if a.name.startswith("sparse-")]
+    assert len(sparse) == count
+    assert all(a.size == size and a.sha256 == "" for a in sparse)
+    await assert_survived(isolated_sandbox, execution)
+
+
+_MANY_FILES = """\
+import os
+os.makedirs("flood", exist_ok=True)
+for number in range(count):
+    open(f"flood/{number:05}", "wb").close()
+"""
+
+
+@pytest.mark.destructive
+async def test_an_artifact_flood_is_capped_and_summarised(isolated_sandbox: Sandbox) -> None:
+    from runpad.tools.python import format_execution
+
+    count = 20_000
+    execution = await attack(isolated_sandbox, cell(_MANY_FILES, count=count), timeout=60)
+
+    assert execution.ok, execution.error
+    assert len(execution.to_json()) < 100_000  # before: 3.1 MB for this one cell
+    listed = len(execution.artifacts)
+    assert listed == ATTACK_LIMITS.max_artifacts
+    assert execution.artifacts_omitted == count - listed
+    assert f"and {count - listed:,} more files" in format_execution(execution)
+    # The next cell is measured against the flood, not against an empty dir.
+    again = await isolated_sandbox.run("1 + 1")
+    assert (again.artifacts, again.artifacts_omitted) == ([], 0)
+    await assert_survived(isolated_sandbox, execution)
+
+
+# -- one output budget ------------------------------------------------------------------------
+
+_DISPLAY_FLOOD = """\
+from IPython.display import display
+for number in range(24):
+    display({"text/plain": str(number) * (1 << 20)}, raw=True)
+"x" * (4 << 20)
+"""
+
+
+async def test_display_data_and_last_value_share_the_cell_budget(
+    isolated_sandbox: Sandbox,
+) -> None:
+    execution = await attack(isolated_sandbox, _DISPLAY_FLOOD, timeout=60)
+
+    assert execution.ok, execution.error
+    assert len(execution.to_json()) < 4 * MiB  # before: 29.4 million characters
+    limits = ATTACK_LIMITS
+    kept = sum(len(r.text or "") for r in execution.results)
+    returned = kept + len(execution.stdout) + len(execution.stderr)
+    assert returned <= limits.cell_output_bytes
+    assert all(len(r.text or "") <= limits.result_bytes for r in execution.results)
+    assert len(execution.to_json()) <= limits.cell_output_bytes + 100_000
+    main = execution.main_result
+    assert main is not None  # the last value stays, as a preview naming its spill file
+    assert main.text is not None
+    assert "xxxx" in main.text
+    assert "output limit" in main.text
+    # Payloads over the caps were written to spill files, up to the cell's spill limit.
+    spills = [a for a in execution.artifacts if a.name.startswith(".runpad/cell-")]
+    assert spills
+    assert sum(a.size for a in spills) <= limits.spill_bytes
+    assert len(execution.results) + execution.results_omitted == 25
+    await assert_survived(isolated_sandbox, execution)
+
+
+async def test_a_huge_error_is_capped(isolated_sandbox: Sandbox) -> None:
+    execution = await attack(isolated_sandbox, "raise ValueError('v' * (8 << 20))")
+
+    assert execution.error is not None
+    assert execution.error.name == "ValueError"
+    assert len(execution.to_json()) < 1 * MiB  # before: the 8 MiB message, twice
+    assert len(execution.error.value) <= ATTACK_LIMITS.error_bytes
+    assert len(execution.error.traceback) <= ATTACK_LIMITS.error_bytes
+    assert execution.error.traceback.rstrip().endswith("v")  # the end is kept
+    await assert_survived(isolated_sandbox, execution)

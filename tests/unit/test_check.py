@@ -54,7 +54,8 @@ def test_this_machine_is_isolated() -> None:
         assert inside is not None
         assert inside != os.readlink(f"/proc/self/ns/{proc_name}")
     assert facts.seccomp_mode == 2
-    assert facts.interfaces == ["lo"]
+    assert facts.interfaces == ["lo"]  # through netlink route, which stays allowed
+    assert set(facts.socket_errors.values()) == {"EAFNOSUPPORT"}
     assert facts.routes == []
     assert facts.write_errors["/"] == "EROFS"
     assert facts.write_errors["/usr"] == "EROFS"
@@ -186,6 +187,7 @@ def test_leaks_seen_by_the_probe_make_layers_inactive(monkeypatch: pytest.Monkey
         "write_errors": {"/": None, "/usr": "EACCES", "/etc": None, "/work": None},
         "interfaces": ["eth0", "lo"],
         "routes": ["eth0\t00000000\t0101A8C0"],
+        "socket_errors": {"vsock": None, "packet": "EAFNOSUPPORT"},
         "environment": ["HOME", "AWS_SECRET_ACCESS_KEY"],
         "pid1_environment": 40,
         "tmp_bytes": 8 * 1024 * MiB,
@@ -207,6 +209,7 @@ def test_leaks_seen_by_the_probe_make_layers_inactive(monkeypatch: pytest.Monkey
     for name in (
         "unprivileged user",
         "seccomp",
+        "socket families",
         "read-only root",
         "network",
         "no nested user namespaces",
@@ -215,6 +218,8 @@ def test_leaks_seen_by_the_probe_make_layers_inactive(monkeypatch: pytest.Monkey
     ):
         assert not layers[name].active, name
     assert "eth0" in layers["network"].detail
+    # vsock was made; the netlink probes are missing from this probe's answer: neither holds
+    assert "vsock, netlink audit, netlink netfilter" in layers["socket families"].detail
     assert "AWS_SECRET_ACCESS_KEY" in layers["clean environment"].detail
     assert "EACCES" in layers["read-only root"].detail
 

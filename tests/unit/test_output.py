@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
 
-from runpad.sandbox.output import StreamCapture
+from runpad.sandbox.output import KernelLog, StreamCapture
 
 
 class SpillFile:
@@ -106,3 +107,32 @@ def test_without_a_spill_file_head_and_tail_remain(tmp_path: Path) -> None:
     assert value.startswith("x" * 10)
     assert value.endswith("z" * 10)
     assert "no spill file" in value
+
+
+def test_kernel_log_drains_its_pipe_and_keeps_head_and_tail() -> None:
+    read_fd, write_fd = os.pipe()
+    log = KernelLog(read_fd, keep=1_000)
+    with os.fdopen(write_fd, "wb") as writer:  # far more than a pipe buffer: must be drained
+        writer.write(b"start-up error\n" + "é".encode() * 500_000 + b"\ncrashed at the end")
+
+    log.wait_closed(timeout=30)
+
+    text = log.text()
+    assert text.startswith("start-up error\n")
+    assert text.endswith("crashed at the end")
+    assert len(text) < 1_000 + 200
+    assert "\ufffd" not in text  # characters split between reads are decoded whole
+
+
+@pytest.mark.usefixtures("require_sandbox")
+async def test_a_kernel_that_fails_to_start_shows_its_log_from_the_pipe(tmp_path: Path) -> None:
+    from runpad.errors import SandboxStartError
+    from runpad.sandbox import LocalSandbox, SandboxEnvironment
+    from runpad.sandbox.limits import Limits
+
+    (tmp_path / "bin").mkdir()  # an environment whose python is missing inside the sandbox
+    (tmp_path / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    sandbox = LocalSandbox(Limits(start_timeout=30), environment=SandboxEnvironment(tmp_path))
+
+    with pytest.raises(SandboxStartError, match=r"Kernel log:\n.*bin/python"):
+        await sandbox.start()

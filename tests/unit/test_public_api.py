@@ -10,9 +10,10 @@ import pytest
 import runpad
 import runpad.errors
 import runpad.sandbox
+import runpad.sql
 
 
-@pytest.mark.parametrize("module", [runpad, runpad.sandbox], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [runpad, runpad.sandbox, runpad.sql], ids=lambda m: m.__name__)
 def test_every_name_in_all_is_importable(module: ModuleType) -> None:
     assert module.__all__, f"{module.__name__} has an empty __all__"
     assert len(set(module.__all__)) == len(module.__all__), "duplicates in __all__"
@@ -23,7 +24,7 @@ def test_every_name_in_all_is_importable(module: ModuleType) -> None:
     assert set(module.__all__) <= set(namespace)
 
 
-@pytest.mark.parametrize("module", [runpad, runpad.sandbox], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [runpad, runpad.sandbox, runpad.sql], ids=lambda m: m.__name__)
 def test_public_classes_and_functions_are_listed(module: ModuleType) -> None:
     """Everything a package imports for its users is in `__all__` (nothing forgotten)."""
     public = {

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-import runpad.tools.sql as sql_module
+import runpad.sql.database as sql_module
 from runpad.errors import ConfigurationError
 from runpad.tools import (
     SqlDatabase,
@@ -116,9 +117,21 @@ def test_sql_errors_are_values_for_repair(shop: SqlDatabase) -> None:
     assert format_sql_result(result).startswith("OperationalError: no such column")
 
 
-def test_several_statements_return_the_last_result(shop: SqlDatabase) -> None:
+def test_read_only_runs_one_statement_per_call(shop: SqlDatabase) -> None:
     result = shop.run("SELECT 1; SELECT name FROM customers WHERE id = 2;")
-    assert result.ok
+    assert result.error is not None
+    assert result.error.name == "StatementRefused"
+    assert "2 statements (SELECT, SELECT)" in result.error.value
+    assert "one statement per call" in result.error.value
+    trailing = shop.run("SELECT name FROM customers WHERE id = 2; -- done\n")
+    assert trailing.rows == [("Grace",)], trailing.error
+    assert trailing.statements == 1
+
+
+def test_a_script_with_writes_allowed_returns_the_last_result(shop_path: Path) -> None:
+    with SqlDatabase(f"sqlite:///{shop_path}", allow_writes=True) as database:
+        result = database.run("SELECT 1; SELECT name FROM customers WHERE id = 2;")
+    assert result.ok, result.error
     assert result.statements == 2
     assert result.rows == [("Grace",)]
 
@@ -325,7 +338,7 @@ def test_without_the_check_the_connection_still_refuses(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(sql_module, "read_only_violation", lambda sql, dialect=None: None)
+    monkeypatch.setattr(sql_module, "read_only_violation", lambda *args, **options: None)
     before = digest(shop_path)
     result = shop.run(statement.format(tmp=tmp_path))
     assert result.error is not None
@@ -383,3 +396,163 @@ def test_the_context_checks_database_urls_before_a_run(shop_path: Path) -> None:
             context.database("other")
     finally:
         asyncio.run(context.aclose())
+
+
+# -- one statement per call, names as the engine resolves them, EXPLAIN ------------------------
+
+
+def test_without_the_check_sqlite3_refuses_a_second_statement(
+    shop: SqlDatabase, shop_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sql_module, "read_only_violation", lambda *args, **options: None)
+    before = digest(shop_path)
+    result = shop.run("SELECT 1; DELETE FROM orders")
+    assert result.error is not None
+    assert result.error.name == "StatementRefused"
+    assert "more than one statement" in result.error.value
+    assert digest(shop_path) == before
+
+
+LOAD_EXTENSION_SPELLINGS = [
+    "SELECT load_extension('x')",
+    "SELECT LOAD_EXTENSION('x')",
+    "SELECT Load_Extension('x')",
+    """SELECT "load_extension"('x')""",
+    "SELECT [load_extension]('x')",
+    "SELECT `load_extension`('x')",
+    "SELECT lower(load_extension('x'))",
+    "SELECT CAST(load_extension('x') AS TEXT)",
+    "SELECT 1 WHERE load_extension('x') IS NULL",
+    "SELECT * FROM (SELECT load_extension('x'))",
+]
+
+
+@pytest.mark.parametrize("statement", LOAD_EXTENSION_SPELLINGS)
+def test_every_spelling_is_refused_by_the_check_and_by_sqlites_authorizer(
+    statement: str, shop: SqlDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = shop.run(statement)
+    assert refused.error is not None
+    assert refused.error.name == "StatementRefused"
+    assert "load_extension" in refused.error.value
+    monkeypatch.setattr(sql_module, "read_only_violation", lambda *args, **options: None)
+    engine_refused = shop.run(statement)  # the authorizer sees the name SQLite resolved
+    assert engine_refused.error is not None
+    assert "not authorized" in engine_refused.error.value or "no such" in engine_refused.error.value
+
+
+def test_an_unknown_function_is_refused_by_both_layers_until_allowed(
+    shop_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def open_with_shout(allowed: tuple[str, ...] = ()) -> SqlDatabase:
+        database = SqlDatabase(f"sqlite:///{shop_path}", allowed_functions=allowed)
+        sa.event.listen(
+            database.engine(),
+            "connect",
+            lambda connection, record: connection.create_function("shout", 1, str.upper),
+        )
+        return database
+
+    query = "SELECT shout(name) FROM customers WHERE id = 1"
+    with open_with_shout() as database:
+        refused = database.run(query)
+        assert refused.error is not None
+        assert "shout()" in refused.error.value
+        assert "allowed_functions=[...]" in refused.error.value
+        monkeypatch.setattr(sql_module, "read_only_violation", lambda *args, **options: None)
+        engine_refused = database.run(query)
+        assert engine_refused.error is not None
+        assert "not authorized" in engine_refused.error.value
+        monkeypatch.undo()
+    with open_with_shout(allowed=("shout",)) as database:
+        allowed = database.run(query)
+        assert allowed.rows == [("ADA",)], allowed.error
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "EXPLAIN QUERY PLAN SELECT * FROM orders WHERE amount > 5",
+        "EXPLAIN SELECT count(*) FROM orders",
+    ],
+)
+def test_explain_is_a_read_in_sqlite(statement: str, shop: SqlDatabase) -> None:
+    result = shop.run(statement)
+    assert result.ok, result.error
+    assert result.rows
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["EXPLAIN DELETE FROM orders", "EXPLAIN QUERY PLAN SELECT load_extension('x')"],
+)
+def test_explain_of_a_write_is_refused_in_sqlite(
+    statement: str, shop: SqlDatabase, shop_path: Path
+) -> None:
+    before = digest(shop_path)
+    result = shop.run(statement)
+    assert result.error is not None
+    assert result.error.name == "StatementRefused"
+    assert digest(shop_path) == before
+
+
+@pytest.mark.parametrize(
+    ("sql", "named"),
+    [
+        (r"""SELECT U&"pg_read\005Ffile"('/etc/passwd')""", "pg_read_file()"),
+        (r"""SELECT U&"pg_read!005Ffile" UESCAPE '!' ('/etc/passwd')""", "pg_read_file()"),
+        (r"""SELECT U&"pg_read\+00005Ffile"('/etc/passwd')""", "pg_read_file()"),
+        (r"""SELECT U&"\D83D\DE00"(1)""", "\U0001f600()"),
+        ("""SELECT "pg_catalog"."pg_read_file"('/etc/passwd')""", "pg_catalog.pg_read_file()"),
+        ("SELECT PG_CATALOG.PG_READ_FILE('/etc/passwd')", "pg_catalog.pg_read_file()"),
+        ("SELECT myschema.lower('x')", "myschema.lower()"),
+        ("""SELECT "Lower"('x')""", "Lower()"),
+        ("SELECT * FROM pg_catalog.pg_ls_dir('/')", "pg_ls_dir()"),
+        ("SELECT lo_export(1, '/tmp/x')", "lo_export()"),
+        ("SELECT 1 LIMIT 1 + my_function() % 2", "my_function()"),  # sqlglot cannot parse it
+    ],
+)
+def test_names_are_compared_as_postgresql_resolves_them(sql: str, named: str) -> None:
+    violation = read_only_violation(sql, "postgresql")
+    assert violation is not None, sql
+    assert named in violation
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT pg_catalog.lower('X'), LOWER('x'), \"lower\"('x'), count(*) FROM t",
+        "SELECT date_trunc('month', d), EXTRACT(year FROM d), d::date, CAST(x AS numeric(8, 2))",
+        "SELECT row_number() OVER (PARTITION BY a ORDER BY b), lag(a) OVER w FROM t WINDOW w AS ()",
+        "SELECT j->>'a', j @> '{}'::jsonb, jsonb_array_length(j) FROM t",
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM t",
+        "SELECT * FROM generate_series(1, 3) AS g(i)",
+        r"""SELECT U&"lower"('X'), U&"\0063ount"(*) FROM t""",
+        "EXPLAIN (FORMAT JSON, COSTS OFF) SELECT 1",
+    ],
+)
+def test_ordinary_analytics_pass_the_postgresql_check(sql: str) -> None:
+    assert read_only_violation(sql, "postgresql") is None
+
+
+def test_an_allowed_function_may_be_qualified() -> None:
+    sql = "SELECT stats.score(x) FROM t"
+    assert read_only_violation(sql, "postgresql") is not None
+    assert read_only_violation(sql, "postgresql", allowed_functions=["score"]) is not None
+    assert read_only_violation(sql, "postgresql", allowed_functions=["stats.score"]) is None
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [r'SELECT U&"\00ZZ"(1)', r'SELECT U&"\D83D"(1)', r"""SELECT U&"x" UESCAPE '+' (1)"""],
+)
+def test_a_bad_unicode_escape_is_refused_as_unreadable(sql: str) -> None:
+    violation = read_only_violation(sql, "postgresql")
+    assert violation is not None
+    assert "could not be read" in violation
+
+
+def test_read_only_postgresql_needs_psycopg_3() -> None:
+    database = SqlDatabase("postgresql+psycopg2://reader@127.0.0.1:9/shop", name="shop")
+    with pytest.raises(ConfigurationError, match=r"needs the psycopg driver.*postgresql\+psycopg"):
+        database.run("SELECT 1")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from runpad.errors import SandboxFileError
+from runpad.sandbox.limits import Limits
 from runpad.sandbox.results import FileInfo
 from runpad.sandbox.workdir import WorkDir
 
@@ -102,7 +103,8 @@ def test_changed_since_reports_new_and_changed_regular_files(root: Path, outside
     workdir.write("same.txt", b"unchanged")
     workdir.write("grows.txt", b"short")
     workdir.write("gone.txt", b"deleted later")
-    before = workdir.snapshot()
+    before, complete = workdir.snapshot()
+    assert complete
     assert set(before) == {"same.txt", "grows.txt", "gone.txt"}
 
     workdir.write("grows.txt", b"much longer now")
@@ -111,14 +113,77 @@ def test_changed_since_reports_new_and_changed_regular_files(root: Path, outside
     (root / "link.txt").symlink_to(outside / "secret.txt")
     (root / "empty-dir").mkdir()
 
-    artifacts = workdir.changed_since(before)
+    changes = workdir.changed_since(before, Limits())
+    artifacts = changes.artifacts
+    assert (changes.omitted, changes.complete) == (0, True)
     assert [artifact.name for artifact in artifacts] == ["grows.txt", "sub/new.csv"]
     new = artifacts[1]
     assert new.size == 8
     assert new.sha256 == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
     assert new.mime_type == "text/csv"
     assert artifacts[0].size == len(b"much longer now")
-    assert workdir.changed_since(workdir.snapshot()) == []
+    assert workdir.changed_since(changes.snapshot, Limits()).artifacts == []
+    assert workdir.changed_since(workdir.snapshot()[0], Limits()).artifacts == []
+
+
+def test_artifacts_past_the_cap_are_counted_and_spills_come_first(root: Path) -> None:
+    workdir = WorkDir(root)
+    before, _ = workdir.snapshot()
+    for number in range(30):
+        (root / f"file-{number:02}.txt").write_text("x")
+    workdir.write(".runpad/cell-1-stdout.txt", b"spilled")
+
+    changes = workdir.changed_since(before, Limits(max_artifacts=5))
+
+    names = [artifact.name for artifact in changes.artifacts]
+    assert names == [".runpad/cell-1-stdout.txt", *(f"file-{n:02}.txt" for n in range(4))]
+    assert changes.omitted == 26
+    assert len(changes.snapshot) == 31  # the next cell compares with all of them
+
+
+def test_sparse_and_large_files_are_listed_unhashed(root: Path) -> None:
+    workdir = WorkDir(root)
+    before, _ = workdir.snapshot()
+    with open(root / "sparse.bin", "wb") as handle:  # a terabyte of holes: never read
+        handle.truncate(1 << 40)
+    (root / "big.bin").write_bytes(b"b" * 3000)
+    (root / "small.bin").write_bytes(b"s" * 1000)
+
+    # Files are taken by name: big.bin uses 3000 of the 3500 bytes, small.bin does not fit.
+    changes = workdir.changed_since(before, Limits(hash_bytes=3500))
+
+    found = {artifact.name: artifact for artifact in changes.artifacts}
+    assert found["sparse.bin"].size == 1 << 40
+    assert found["sparse.bin"].sha256 == ""
+    assert found["big.bin"].sha256 == hashlib.sha256(b"b" * 3000).hexdigest()
+    assert found["small.bin"].sha256 == ""
+    assert found["small.bin"].size == 1000
+
+
+def test_collection_stops_at_its_time_limit(root: Path) -> None:
+    workdir = WorkDir(root)
+    before, _ = workdir.snapshot()
+    for number in range(3):
+        (root / f"d{number}").mkdir()
+        (root / f"d{number}" / "f.txt").write_text("x")
+
+    changes = workdir.changed_since(before, Limits(artifact_seconds=1e-9))
+
+    assert not changes.complete
+    assert all(artifact.sha256 == "" for artifact in changes.artifacts)
+    # The files not reached are taken as unchanged, never as removed.
+    assert set(before) <= set(changes.snapshot)
+
+
+def test_the_walk_does_not_follow_a_directory_link(root: Path, outside: Path) -> None:
+    (root / "inside").mkdir()
+    (root / "inside" / "a.txt").write_text("a")
+    (root / "escape").symlink_to(outside)
+
+    snapshot, complete = WorkDir(root).snapshot()
+
+    assert complete
+    assert set(snapshot) == {"inside/a.txt"}
 
 
 def test_list_files_is_recursive_sorted_and_does_not_enter_links(root: Path, outside: Path) -> None:

@@ -6,6 +6,7 @@ Every run's directory (`<run_dir>/<thread_id>/`) holds:
 |---|---|
 | `answer.md` | the answer, or why the run stopped without one |
 | `report.md` | the task, the plan, each cell with its output (figures inline), the answer |
+| `report.html` | the same as one self-contained page, to look at (`runpad.report.html`) |
 | `notebook.ipynb` | the executed cells with their outputs (nbformat 4, valid) |
 | `run.json` | the `RunResult` as JSON, for scripts |
 | `artifacts/cell-N/` | the files and figures each cell produced (copied by the executor) |
@@ -26,6 +27,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -36,7 +38,7 @@ from runpad.agents.session import REPLAYED_LANGUAGES
 from runpad.sandbox.jupyter import KERNEL_NAME, SandboxKernelManager
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.results import format_size
-from runpad.state import ArtifactRef, CellRecord
+from runpad.state import ArtifactRef, CellRecord, Verdict
 
 if TYPE_CHECKING:
     from runpad.runner import RunResult
@@ -47,13 +49,18 @@ __all__ = [
     "execute_notebook",
     "notebook_outputs",
     "render_answer",
+    "render_html",
     "render_markdown",
+    "run_facts",
     "run_files",
+    "write_html",
+    "write_pdf",
     "write_run_files",
 ]
 
 ANSWER_FILE = "answer.md"
 REPORT_FILE = "report.md"
+HTML_FILE = "report.html"
 NOTEBOOK_FILE = "notebook.ipynb"
 RESULT_FILE = "run.json"
 
@@ -65,6 +72,7 @@ class RunFiles:
     directory: Path
     answer: Path
     report: Path
+    html: Path
     notebook: Path
     result: Path
 
@@ -76,13 +84,14 @@ def run_files(directory: str | Path) -> RunFiles:
         directory=directory,
         answer=directory / ANSWER_FILE,
         report=directory / REPORT_FILE,
+        html=directory / HTML_FILE,
         notebook=directory / NOTEBOOK_FILE,
         result=directory / RESULT_FILE,
     )
 
 
 def write_run_files(result: RunResult, directory: str | Path | None = None) -> RunFiles:
-    """Write the answer, the report, the notebook and `run.json` of a run.
+    """Write the answer, the reports (Markdown and HTML), the notebook and `run.json` of a run.
 
     Args:
         result: the run, as `runpad.run` returned it or `runpad.runner.aget_run` read it.
@@ -95,6 +104,7 @@ def write_run_files(result: RunResult, directory: str | Path | None = None) -> R
     files.directory.mkdir(parents=True, exist_ok=True)
     files.answer.write_text(render_answer(result), encoding="utf-8")
     files.report.write_text(render_markdown(result, files.directory), encoding="utf-8")
+    write_html(result, files.html)
     nbformat.write(build_notebook(result), str(files.notebook))
     files.result.write_text(
         json.dumps(dataclasses.asdict(result), indent=2, default=str) + "\n", encoding="utf-8"
@@ -125,15 +135,7 @@ def render_markdown(result: RunResult, directory: str | Path | None = None) -> s
     """
     base = Path(directory or result.output_dir or ".")
     lines = [f"# {_one_line(result.task) or 'runpad run'}", ""]
-    failed = sum(not cell["ok"] for cell in result.cells)
-    facts = [
-        ("status", result.status),
-        ("thread", f"`{result.thread_id}`"),
-        ("cells", f"{len(result.cells)}" + (f" ({failed} failed)" if failed else "")),
-        ("model tokens", str(result.tokens)),
-    ]
-    if result.files:
-        facts.append(("input files", ", ".join(f"`{Path(f).name}`" for f in result.files)))
+    facts = [(key, f"`{value}`" if key == "thread" else value) for key, value in run_facts(result)]
     lines += ["| | |", "|---|---|", *(f"| {key} | {value} |" for key, value in facts), ""]
     lines += ["## Answer", "", render_answer(result).strip(), ""]
     if result.stop_reason and result.answer:
@@ -146,9 +148,10 @@ def render_markdown(result: RunResult, directory: str | Path | None = None) -> s
             lines.append(f"{number}. {step['description']} — *check:* {step['success_criterion']}")
         lines.append("")
     if result.cells:
+        judged = {verdict["cell"]: verdict for verdict in result.verdicts}
         lines += ["## Cells", ""]
         for cell in result.cells:
-            lines += _cell_markdown(cell, base)
+            lines += _cell_markdown(cell, base, judged.get(cell["index"]))
     if result.pending_approval:
         lines += [
             "## Waiting for approval",
@@ -161,7 +164,48 @@ def render_markdown(result: RunResult, directory: str | Path | None = None) -> s
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _cell_markdown(cell: CellRecord, base: Path) -> list[str]:
+def run_facts(result: RunResult) -> list[tuple[str, str]]:
+    """The run's facts as (label, value) rows, the same in every report: status, thread,
+    model, sandbox, cells, repairs, tokens, when it started and how long it took, inputs."""
+    failed = sum(not cell["ok"] for cell in result.cells)
+    repairs = sum(verdict["decision"] == "repair" for verdict in result.verdicts)
+    facts = [
+        ("status", result.status),
+        ("thread", result.thread_id),
+        ("model", result.model or "not recorded"),
+        ("sandbox", result.sandbox or "not recorded"),
+        ("cells", f"{len(result.cells)}" + (f" ({failed} failed)" if failed else "")),
+        ("repairs", str(repairs)),
+        ("model tokens", str(result.tokens)),
+    ]
+    if result.started_at is not None:
+        started = datetime.fromtimestamp(result.started_at, UTC)
+        facts.append(("started", started.strftime("%Y-%m-%d %H:%M:%S UTC")))
+        if result.finished_at is not None and result.finished_at >= result.started_at:
+            facts.append(("time", _duration(result.finished_at - result.started_at)))
+    if result.files:
+        facts.append(("input files", ", ".join(Path(f).name for f in result.files)))
+    return facts
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+_VERDICT_WORDS = {
+    "next_step": "step done",
+    "done": "done",
+    "repair": "repair",
+    "replan": "new plan",
+    "stop": "stopped",
+    "rerun_winner": "re-run the vote's winner",
+}
+
+
+def _cell_markdown(cell: CellRecord, base: Path, verdict: Verdict | None = None) -> list[str]:
     outcome = "ok" if cell["ok"] else ("timed out" if cell["timed_out"] else "failed")
     lines = [
         f"### Cell {cell['index']} · step {cell['step'] + 1}, try {cell['attempt'] + 1} · "
@@ -195,6 +239,9 @@ def _cell_markdown(cell: CellRecord, base: Path) -> list[str]:
             for a in others
         ]
         lines.append("")
+    if verdict is not None:
+        notes = f" — {verdict['notes']}" if verdict["notes"] else ""
+        lines += [f"*Reviewer:* {_VERDICT_WORDS[verdict['decision']]}{notes}", ""]
     return lines
 
 
@@ -421,3 +468,8 @@ def notebook_outputs(notebook: NotebookNode) -> list[dict[str, Any]]:
                 entry["error"] = (output.ename, output.evalue)
         summary.append(entry)
     return summary
+
+
+# The HTML report builds on the helpers above (artifact paths, the answer), so its module is
+# imported once they exist.
+from runpad.report.html import render_html, write_html, write_pdf  # noqa: E402

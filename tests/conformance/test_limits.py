@@ -1,0 +1,125 @@
+"""One output budget per cell: rich results and artifacts past their caps, on every backend.
+
+Streams past `Limits.output_bytes` are test_execution.py's; here, display data and the last
+value past `result_bytes`, the cell's share (`cell_output_bytes`) and `max_results`, and
+artifacts past `max_artifacts`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from runpad.sandbox import Limits, Sandbox
+
+from .conftest import LIMITS, Backend, OpenSession
+
+SMALL = Limits(
+    timeout=LIMITS.timeout,
+    interrupt_grace=LIMITS.interrupt_grace,
+    start_timeout=LIMITS.start_timeout,
+    output_bytes=1_000,
+    error_bytes=1_000,
+    result_bytes=10_000,
+    cell_output_bytes=40_000,
+    max_results=20,
+    max_artifacts=5,
+)
+"""Caps small enough for a quick cell to pass them."""
+
+
+async def test_a_result_over_its_cap_is_a_preview_and_its_payloads_spill(
+    open_session: OpenSession, backend: Backend
+) -> None:
+    backend.require("display")
+    sandbox = await open_session(SMALL)
+
+    execution = await sandbox.run(
+        "from IPython.display import display\n"
+        "display({'text/plain': 'small'}, raw=True)\n"
+        "display({'text/plain': 'p' * 20_000, 'text/html': '<b>' + 'h' * 20_000 + '</b>'},"
+        " raw=True)\n"
+        "'v' * 30_000"
+    )
+
+    assert execution.ok, execution.error
+    small, big, last = execution.results
+    assert small.data == {"text/plain": "small"}
+    assert not big.is_main_result
+    assert last.is_main_result
+    for preview in (big, last):
+        assert preview.mime_types == ["text/plain"]
+        assert len(preview.text or "") < SMALL.result_bytes
+        assert "output limit" in (preview.text or "")
+    assert (big.text or "").startswith("pppp")
+    spills = {a.name: a for a in execution.artifacts if a.name.startswith(".runpad/")}
+    html = [name for name in spills if name.endswith(".html")]
+    assert len(html) == 1
+    assert html[0] in (big.text or "")  # the preview says where the whole payload is
+    assert (await sandbox.download(html[0])).decode() == "<b>" + "h" * 20_000 + "</b>"
+    text = [name for name in spills if name.endswith(".txt") and name in (last.text or "")]
+    assert len(text) == 1
+    assert (await sandbox.download(text[0])).decode() == repr("v" * 30_000)
+
+
+async def test_results_share_the_cell_budget_and_a_count(
+    open_session: OpenSession, backend: Backend
+) -> None:
+    backend.require("display")
+    sandbox = await open_session(SMALL)
+
+    execution = await sandbox.run(
+        "from IPython.display import display\n"
+        "for n in range(60):\n"
+        "    display({'text/plain': str(n % 10) * 5_000}, raw=True)\n"
+    )
+
+    assert execution.ok, execution.error
+    kept = sum(len(json.dumps(r.data)) for r in execution.results)
+    assert kept <= SMALL.results_budget + 200 * len(execution.results)  # JSON quoting
+    assert len(execution.results) <= SMALL.max_results
+    assert len(execution.results) + execution.results_omitted == 60
+    assert execution.results[0].text == "0" * 5_000  # the first ones fit whole
+
+
+async def test_an_error_is_capped_keeping_its_end(sandbox: Sandbox) -> None:
+    execution = await sandbox.run("raise ValueError('x' * 1_000_000 + 'END')")
+
+    assert execution.error is not None
+    assert execution.error.name == "ValueError"
+    assert len(execution.error.value) <= Limits().error_bytes
+    assert len(execution.error.traceback) <= Limits().error_bytes
+    assert execution.error.value.endswith("END")
+
+
+async def test_artifacts_past_the_cap_are_counted(open_session: OpenSession) -> None:
+    sandbox = await open_session(SMALL)
+
+    execution = await sandbox.run(
+        "import os\nos.makedirs('many', exist_ok=True)\n"
+        "for n in range(12):\n"
+        "    open(f'many/{n:02}.txt', 'w').write(str(n))\n"
+    )
+
+    assert execution.ok, execution.error
+    assert [a.name for a in execution.artifacts] == [f"many/{n:02}.txt" for n in range(5)]
+    assert execution.artifacts_omitted == 7
+    assert execution.artifacts_complete
+    nothing = await sandbox.run("1 + 1")
+    assert (nothing.artifacts, nothing.artifacts_omitted) == ([], 0)
+
+
+async def test_an_upload_between_cells_is_not_the_next_cells_artifact(sandbox: Sandbox) -> None:
+    await sandbox.run("open('first.txt', 'w').write('1')")
+    await sandbox.upload(b"from the host", "uploaded.txt")
+    await sandbox.upload(b"replaced", "first.txt")
+
+    execution = await sandbox.run("open('second.txt', 'w').write('2')")
+
+    assert [a.name for a in execution.artifacts] == ["second.txt"]
+
+
+def test_limits_that_leave_results_no_room_are_refused() -> None:
+    with pytest.raises(ValueError, match="cell_output_bytes"):
+        Limits(output_bytes=1_000_000, cell_output_bytes=1_500_000)
