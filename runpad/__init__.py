@@ -2,19 +2,31 @@
 
 A LangGraph state machine plans, writes code, runs it in a hardened sandbox, reviews the
 result and repairs or answers. This package's public surface is listed in `__all__`.
+
+The names are loaded on first use (PEP 562): `import runpad` alone imports neither LangGraph
+nor LangChain nor a sandbox backend, so that commands such as `runpad --version` and
+`runpad threads` start at once. `tests/unit/test_lazy_imports.py` keeps it so.
 """
 
-from runpad.context import Context, RunLimits
-from runpad.errors import (
-    ConfigurationError,
-    MissingDependencyError,
-    RunpadError,
-    SandboxError,
-    SandboxUnavailable,
-)
-from runpad.graphs import build_analysis_graph
-from runpad.runner import RunResult, aresume, arun, resume, run
-from runpad.sandbox import Execution, Limits, Sandbox, open_sandbox
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runpad.context import Context, RunLimits
+    from runpad.errors import (
+        ConfigurationError,
+        MissingDependencyError,
+        RunNotFound,
+        RunpadError,
+        SandboxError,
+        SandboxUnavailable,
+    )
+    from runpad.graphs import build_analysis_graph
+    from runpad.runner import aresume, arun, resume, run
+    from runpad.runs import RunResult
+    from runpad.sandbox import Execution, Limits, Sandbox, open_sandbox
 
 __all__ = [
     "ConfigurationError",
@@ -23,6 +35,7 @@ __all__ = [
     "Limits",
     "MissingDependencyError",
     "RunLimits",
+    "RunNotFound",
     "RunResult",
     "RunpadError",
     "Sandbox",
@@ -37,3 +50,38 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# Where each public name is defined: the module is imported the first time the name is used.
+_SOURCES: dict[str, str] = {
+    "ConfigurationError": "runpad.errors",
+    "MissingDependencyError": "runpad.errors",
+    "RunNotFound": "runpad.errors",
+    "RunpadError": "runpad.errors",
+    "SandboxError": "runpad.errors",
+    "SandboxUnavailable": "runpad.errors",
+    "build_analysis_graph": "runpad.graphs",
+    "aresume": "runpad.runner",
+    "arun": "runpad.runner",
+    "resume": "runpad.runner",
+    "run": "runpad.runner",
+    "RunResult": "runpad.runs",
+    "Execution": "runpad.sandbox",
+    "Limits": "runpad.sandbox",
+    "Sandbox": "runpad.sandbox",
+    "open_sandbox": "runpad.sandbox",
+    "Context": "runpad.context",
+    "RunLimits": "runpad.context",
+}
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module 'runpad' has no attribute {name!r}")
+    value = getattr(importlib.import_module(source), name)
+    globals()[name] = value  # the next lookup does not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -3,7 +3,8 @@
 ```
 RunpadError
 ├── ConfigurationError          the developer: a setting, an argument or an install is wrong
-│   └── MissingDependencyError  an optional extra or a system package is not installed
+│   ├── MissingDependencyError  an optional extra or a system package is not installed
+│   └── RunNotFound             no run with this thread id in the checkpoint store
 └── SandboxError                the sandbox itself failed (never the user's code)
     ├── SandboxUnavailable      this backend cannot run here (bubblewrap missing, no environment)
     ├── SandboxStartError       the sandbox was set up but its kernel did not come up
@@ -23,6 +24,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigurationError",
     "MissingDependencyError",
+    "RunNotFound",
     "RunpadError",
     "SandboxClosed",
     "SandboxError",
@@ -53,6 +55,21 @@ class MissingDependencyError(ConfigurationError):
         super().__init__(f"{package} is not installed. Install it with: {install_hint}")
         self.package = package
         self.install_hint = install_hint
+
+
+class RunNotFound(ConfigurationError):
+    """The checkpoint store has no run with this thread id.
+
+    Args:
+        thread_id: the id that was looked up.
+    """
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(
+            f"No run with thread id {thread_id!r} in this checkpoint store; "
+            "`runpad threads` lists the runs."
+        )
+        self.thread_id = thread_id
 
 
 class SandboxError(RunpadError):

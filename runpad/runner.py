@@ -14,11 +14,9 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
-import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -29,21 +27,12 @@ from langgraph.types import Command, StreamMode
 
 from runpad.agents.session import thread_dir
 from runpad.context import Context
-from runpad.errors import ConfigurationError, MissingDependencyError
-from runpad.events import ApprovalRequest
+from runpad.errors import ConfigurationError, MissingDependencyError, RunNotFound
 from runpad.graphs import AnalysisInput, build_analysis_graph
 from runpad.models import describe_model
 from runpad.report import write_run_files
-from runpad.state import (
-    AnalysisState,
-    ApprovalDecision,
-    ArtifactRef,
-    CellRecord,
-    Finding,
-    PlanStep,
-    RunStatus,
-    Verdict,
-)
+from runpad.runs import RunResult, RunSummary, recorded_facts, run_result
+from runpad.state import AnalysisState, ApprovalDecision, RunStatus
 
 __all__ = [
     "EventHandler",
@@ -67,41 +56,6 @@ CheckpointerSpec = BaseCheckpointSaver[Any] | str | Path | None
 
 _T = TypeVar("_T")
 _STREAM_MODES: list[StreamMode] = ["tasks", "updates", "custom"]
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """How a run ended, and everything it produced."""
-
-    thread_id: str
-    status: RunStatus
-    answer: str | None
-    stop_reason: str | None
-    plan: list[PlanStep] = field(default_factory=list)
-    cells: list[CellRecord] = field(default_factory=list)
-    artifacts: list[ArtifactRef] = field(default_factory=list)
-    tokens: int = 0
-    pending_approval: ApprovalRequest | None = None
-    task: str = ""
-    files: list[str] = field(default_factory=list)
-    output_dir: str | None = None
-    """The run's directory: its artifacts, answer.md, report.md, notebook.ipynb, run.json."""
-    findings: list[Finding] = field(default_factory=list)
-    """What the searcher found: web search results and documentation lookups."""
-    verdicts: list[Verdict] = field(default_factory=list)
-    """The reviewer's decision after each reviewed cell (repair, next step, replan...)."""
-    model: str | None = None
-    """The model that ran it (`runpad.models.describe_model`); None when not recorded."""
-    sandbox: str | None = None
-    """The sandbox backend of its cells; None when not recorded."""
-    started_at: float | None = None
-    """When its first step ran (epoch seconds)."""
-    finished_at: float | None = None
-    """When its last checkpoint was written (epoch seconds)."""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "answered"
 
 
 @contextlib.asynccontextmanager
@@ -252,10 +206,7 @@ async def _drive(
             if graph_input is None or isinstance(graph_input, Command):
                 snapshot = await graph.aget_state(config)
                 if not snapshot.values:
-                    raise ConfigurationError(
-                        f"No run with thread id {thread_id!r} in this checkpoint store; "
-                        "`runpad threads` lists the runs."
-                    )
+                    raise RunNotFound(thread_id)
             async for mode, chunk in graph.astream(
                 graph_input,
                 config,
@@ -285,29 +236,11 @@ def _result(
     for task in snapshot.tasks:
         for interrupt in task.interrupts:
             pending = interrupt.value
-    status: RunStatus
-    if pending is not None:
-        status = "awaiting_approval"
-    else:
-        state_status = values.get("status", "failed")
-        status = "failed" if state_status == "running" else state_status
-    cells = values.get("cells", [])
-    return RunResult(
-        thread_id=thread_id,
-        status=status,
-        answer=values.get("answer"),
-        stop_reason=values.get("stop_reason"),
-        plan=values.get("plan", []),
-        cells=cells,
-        artifacts=[artifact for cell in cells for artifact in cell["artifacts"]],
-        tokens=values.get("tokens", 0),
-        pending_approval=pending,
-        task=values.get("task", ""),
-        files=values.get("files", []),
+    return run_result(
+        thread_id,
+        values,
+        pending=pending,
         output_dir=output_dir,
-        findings=values.get("findings", []),
-        verdicts=values.get("verdicts", []),
-        started_at=values.get("started_at"),
         finished_at=_checkpoint_time(snapshot),
     )
 
@@ -331,31 +264,6 @@ def _checkpoint_time(snapshot: Any) -> float | None:
     return datetime.fromisoformat(created).timestamp() if created else None
 
 
-def _recorded_facts(output_dir: Path) -> dict[str, Any]:
-    """The model and sandbox the run recorded in its `run.json` (they are not in its state)."""
-    try:
-        recorded = json.loads((output_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(recorded, dict):
-        return {}
-    return {
-        key: recorded[key] for key in ("model", "sandbox") if isinstance(recorded.get(key), str)
-    }
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """One run of a checkpoint store, as `runpad threads` lists it."""
-
-    thread_id: str
-    status: RunStatus
-    task: str
-    cells: int
-    created_at: datetime
-    updated_at: datetime
-
-
 async def aget_run(
     thread_id: str, *, checkpointer: CheckpointerSpec = None, run_dir: str | Path = "runs"
 ) -> RunResult:
@@ -366,19 +274,16 @@ async def aget_run(
         run_dir: the runs' directory, where the run's files lie.
 
     Raises:
-        ConfigurationError: the store has no run with this thread id.
+        RunNotFound: the store has no run with this thread id.
     """
     async with open_checkpointer(checkpointer, run_dir) as saver:
         graph = build_analysis_graph().compile(checkpointer=saver)
         snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
     if not snapshot.values:
-        raise ConfigurationError(
-            f"No run with thread id {thread_id!r} in this checkpoint store; "
-            "`runpad threads` lists the runs."
-        )
+        raise RunNotFound(thread_id)
     output_dir = Path(run_dir) / thread_id
     result = _result(thread_id, cast(AnalysisState, snapshot.values), snapshot, str(output_dir))
-    facts = await asyncio.to_thread(_recorded_facts, output_dir)
+    facts = await asyncio.to_thread(recorded_facts, output_dir)
     return dataclasses.replace(result, **facts)
 
 
@@ -408,6 +313,7 @@ async def alist_runs(
                     cells=len(result.cells),
                     created_at=datetime.fromisoformat(min(stamps)),
                     updated_at=datetime.fromisoformat(max(stamps)),
+                    stop_reason=result.stop_reason,
                 )
             )
     return sorted(summaries, key=lambda summary: summary.updated_at, reverse=True)

@@ -16,5 +16,6 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.sandboxes",
     "tests.fixtures.scripted",
+    "tests.fixtures.stored_runs",
     "pytester",  # tests/unit/test_test_harness.py runs a session inside a test
 ]

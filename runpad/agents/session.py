@@ -17,6 +17,7 @@ from langgraph.config import get_config
 from langgraph.types import StreamWriter
 
 from runpad.agents.snapshot import Restored, restore_snapshot
+from runpad.cells import REPLAYED_LANGUAGES
 from runpad.context import Context
 from runpad.events import SessionRestored
 from runpad.sandbox.base import Sandbox
@@ -25,9 +26,6 @@ from runpad.sandbox.results import Language
 from runpad.state import AnalysisState
 
 __all__ = ["REPLAYED_LANGUAGES", "current_thread_id", "thread_dir", "thread_session"]
-
-REPLAYED_LANGUAGES = ("python", "shell")
-"""Cells that change the kernel's state, and so are replayed into a fresh session."""
 
 
 def thread_dir(context: Context, thread_id: str) -> Path:

@@ -34,14 +34,13 @@ from typing import TYPE_CHECKING, Any, cast
 import nbformat
 from nbformat import NotebookNode
 
-from runpad.agents.session import REPLAYED_LANGUAGES
-from runpad.sandbox.jupyter import KERNEL_NAME, SandboxKernelManager
-from runpad.sandbox.limits import Limits
+from runpad.cells import KERNEL_NAME, REPLAYED_LANGUAGES
 from runpad.sandbox.results import format_size
 from runpad.state import ArtifactRef, CellRecord, Verdict
 
-if TYPE_CHECKING:
-    from runpad.runner import RunResult
+if TYPE_CHECKING:  # at run time, `runpad show` and `export` need neither graph nor kernel
+    from runpad.runs import RunResult
+    from runpad.sandbox.limits import Limits
 
 __all__ = [
     "RunFiles",
@@ -428,6 +427,8 @@ async def execute_notebook(
         ```
     """
     from nbclient import NotebookClient
+
+    from runpad.sandbox.jupyter import SandboxKernelManager
 
     if not isinstance(notebook, NotebookNode):
         notebook = cast(NotebookNode, nbformat.read(str(notebook), as_version=4))

@@ -5,27 +5,35 @@
 `from runpad.sandbox import *` works without those extras.
 """
 
-from typing import Any
+from __future__ import annotations
 
-from runpad.sandbox.base import Sandbox
-from runpad.sandbox.environment import SandboxEnvironment, find_environment, setup_environment
-from runpad.sandbox.factory import BACKENDS, open_sandbox
-from runpad.sandbox.fake import FakeSandbox
-from runpad.sandbox.limits import Limits
-from runpad.sandbox.local import LocalSandbox
-from runpad.sandbox.pool import SandboxPool
-from runpad.sandbox.results import (
-    Artifact,
-    Execution,
-    ExecutionError,
-    FileInfo,
-    Language,
-    OutputCallback,
-    OutputChunk,
-    RichResult,
-)
-from runpad.sandbox.sync import SyncSandbox
-from runpad.sandbox.unsafe_local import UnsafeLocalSandbox, UnsafeSandboxWarning
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runpad.sandbox.base import Sandbox
+    from runpad.sandbox.environment import (
+        SandboxEnvironment,
+        find_environment,
+        setup_environment,
+    )
+    from runpad.sandbox.factory import BACKENDS, open_sandbox
+    from runpad.sandbox.fake import FakeSandbox
+    from runpad.sandbox.limits import Limits
+    from runpad.sandbox.local import LocalSandbox
+    from runpad.sandbox.pool import SandboxPool
+    from runpad.sandbox.results import (
+        Artifact,
+        Execution,
+        ExecutionError,
+        FileInfo,
+        Language,
+        OutputCallback,
+        OutputChunk,
+        RichResult,
+    )
+    from runpad.sandbox.sync import SyncSandbox
+    from runpad.sandbox.unsafe_local import UnsafeLocalSandbox, UnsafeSandboxWarning
 
 __all__ = [
     "BACKENDS",
@@ -52,14 +60,45 @@ __all__ = [
 ]
 
 
+# Names load on first use (PEP 562), so that a light module of this package (`results`,
+# `limits`, `factory`) does not import jupyter_client and every backend with it.
+_SOURCES: dict[str, str] = {
+    "Sandbox": "base",
+    "SandboxEnvironment": "environment",
+    "find_environment": "environment",
+    "setup_environment": "environment",
+    "BACKENDS": "factory",
+    "open_sandbox": "factory",
+    "FakeSandbox": "fake",
+    "Limits": "limits",
+    "LocalSandbox": "local",
+    "SandboxPool": "pool",
+    "Artifact": "results",
+    "Execution": "results",
+    "ExecutionError": "results",
+    "FileInfo": "results",
+    "Language": "results",
+    "OutputCallback": "results",
+    "OutputChunk": "results",
+    "RichResult": "results",
+    "SyncSandbox": "sync",
+    "UnsafeLocalSandbox": "unsafe_local",
+    "UnsafeSandboxWarning": "unsafe_local",
+    # Backends whose SDK is an optional extra (not in __all__).
+    "DockerSandbox": "docker",
+    "E2BSandbox": "e2b",
+}
+
+
 def __getattr__(name: str) -> Any:
-    # Backends whose SDK is an optional extra load it on first use, not on `import runpad`.
-    if name == "DockerSandbox":
-        from runpad.sandbox.docker import DockerSandbox
+    module = _SOURCES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    if name in __all__:  # kept for the next lookup; the optional backends stay out of vars()
+        globals()[name] = value
+    return value
 
-        return DockerSandbox
-    if name == "E2BSandbox":
-        from runpad.sandbox.e2b import E2BSandbox
 
-        return E2BSandbox
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

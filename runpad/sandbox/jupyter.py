@@ -39,6 +39,7 @@ from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 from traitlets import Any as AnyTrait
 from traitlets import List, Unicode
 
+from runpad.cells import KERNEL_NAME
 from runpad.errors import ConfigurationError
 from runpad.sandbox.factory import open_sandbox
 from runpad.sandbox.kernel import KernelSandbox
@@ -51,8 +52,6 @@ __all__ = [
     "sandbox_kernel_spec",
 ]
 
-KERNEL_NAME = "runpad"
-"""The kernelspec name notebooks written by runpad carry."""
 PROVISIONER_NAME = "runpad-sandbox"
 
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from runpad import cli
 from runpad.cli import EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, app
+from runpad.cli import sandbox as sandbox_cli
 from runpad.sandbox.check import NAMESPACES
 from runpad.sandbox.environment import SandboxEnvironment
 from runpad.sandbox.factory import BACKENDS
@@ -289,7 +289,7 @@ def test_setup_passes_path_and_packages_and_shows_progress(
         log("Installing 2 packages")
         return SandboxEnvironment(tmp_path / "env")
 
-    monkeypatch.setattr(cli, "setup_environment", fake_setup)
+    monkeypatch.setattr(sandbox_cli, "setup_environment", fake_setup)
 
     result = invoke(
         "sandbox", "setup", "--path", str(tmp_path / "env"), "-p", "polars", "--package", "duckdb"
@@ -312,6 +312,13 @@ def test_help_lists_the_sandbox_commands() -> None:
     assert "sandbox" in top.stdout
     for command in ("setup", "check", "run"):
         assert command in sandbox.stdout
+
+
+def test_a_misspelt_command_gets_a_suggestion() -> None:
+    result = invoke("thread")
+
+    assert result.exit_code == EXIT_USAGE
+    assert "Did you mean 'threads'?" in result.output
 
 
 @pytest.mark.parametrize("module", ["runpad", "runpad.cli"])

@@ -11,7 +11,6 @@ import nbformat
 import pytest
 from typer.testing import CliRunner, Result
 
-from runpad import cli
 from runpad.cli import (
     EXIT_AWAITING,
     EXIT_OK,
@@ -21,6 +20,7 @@ from runpad.cli import (
     EXIT_USAGE,
     app,
 )
+from runpad.cli import runs as runs_cli
 from tests.fixtures.scripted import ONE_STEP, Script, code
 
 pytestmark = pytest.mark.usefixtures("require_sandbox")
@@ -179,7 +179,7 @@ def test_approval_without_a_terminal_pauses_then_resumes_with_decisions(
 
 @pytest.fixture
 def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(runs_cli, "_stdin_is_terminal", lambda: True)
 
 
 @pytest.mark.usefixtures("terminal")
