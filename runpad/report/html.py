@@ -55,7 +55,7 @@ from runpad.report import (
 from runpad.sandbox.results import format_size
 
 if TYPE_CHECKING:
-    from runpad.runner import RunResult
+    from runpad.runs import RunResult
     from runpad.state import ArtifactRef, CellRecord, Verdict
 
 __all__ = [
