@@ -6,7 +6,7 @@ PIP := $(PYTHON) -m pip
 SYSTEM_PACKAGES := bubblewrap libseccomp2 graphviz util-linux postgresql docker.io chromium poppler-utils
 PYTEST_ARGS ?=
 
-.PHONY: setup system python model-1.5b sandbox demo studio notebooks test lint bench clean
+.PHONY: setup system python model-1.5b sandbox demo studio notebooks test lint format bench clean
 
 setup: system python sandbox
 
@@ -61,13 +61,21 @@ studio:
 notebooks: setup
 	cd notebooks && $(PYTHON) execute.py
 
-test: setup
+# The lint runs first (setup brings ruff and mypy): a failure stops before the tests.
+test: setup lint
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
+# What CI checks before the tests; mypy's files (runpad, tests, benchmarks) are in pyproject.
+LINT_PATHS := runpad tests benchmarks
+
 lint:
-	ruff check runpad tests benchmarks
-	ruff format --check runpad tests benchmarks
-	mypy
+	$(PYTHON) -m ruff check $(LINT_PATHS)
+	$(PYTHON) -m ruff format --check $(LINT_PATHS)
+	$(PYTHON) -m mypy
+
+format:
+	$(PYTHON) -m ruff format $(LINT_PATHS)
+	$(PYTHON) -m ruff check --fix $(LINT_PATHS)
 
 bench: setup
 	$(PYTHON) benchmarks/sandbox_latency.py --write benchmarks/RESULTS-sandbox.md

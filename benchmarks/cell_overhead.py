@@ -131,16 +131,37 @@ async def bare_worker(kernel: subprocess.Popen[bytes], info: dict[str, Any]) -> 
         kernel.wait()
 
 
+def _turn_off_the_scan() -> None:
+    """Replace the work-dir scan by no-ops, in the shape of the tree this worker imported."""
+    from runpad.sandbox import workdir
+    from runpad.sandbox.limits import Limits
+    from runpad.sandbox.workdir import FileChanges, Snapshot, WorkDir
+
+    if not hasattr(workdir, "FileChanges"):
+        # A 'before' tree from when snapshot() returned the dict and changed_since() a list;
+        # this tree's types do not describe it, hence setattr.
+        setattr(WorkDir, "snapshot", lambda self: {})  # noqa: B010
+        setattr(WorkDir, "changed_since", lambda self, before: [])  # noqa: B010
+        return
+
+    def snapshot(self: WorkDir, deadline: float | None = None) -> tuple[Snapshot, bool]:
+        return {}, True
+
+    def changed_since(self: WorkDir, before: Snapshot, limits: Limits) -> FileChanges:
+        return FileChanges(artifacts=[], omitted=0, complete=True, snapshot=before)
+
+    WorkDir.snapshot = snapshot  # type: ignore[method-assign]  # a benchmark's stand-in
+    WorkDir.changed_since = changed_since  # type: ignore[method-assign]
+
+
 async def runpad_worker(backend: str, scan: bool) -> None:
     import warnings
 
     from runpad.sandbox import Limits, open_sandbox
-    from runpad.sandbox.workdir import WorkDir
 
     warnings.simplefilter("ignore")  # unsafe-local warns, on purpose
     if not scan:
-        WorkDir.snapshot = lambda self: {}  # type: ignore[method-assign]
-        WorkDir.changed_since = lambda self, before: []  # type: ignore[method-assign]
+        _turn_off_the_scan()
     async with open_sandbox(backend, limits=Limits(timeout=60, start_timeout=60)) as sandbox:
 
         async def cell() -> None:
@@ -226,7 +247,7 @@ def summarize(values: list[float]) -> tuple[float, float]:
 def render(runners: list[Runner], args: argparse.Namespace, before: str, seconds: float) -> str:
     bare = next(r for r in runners if r.name == "bare")
     bare_median = statistics.median(bare.timings)
-    cpu = next(
+    cpu_model = next(
         (
             line.split(":", 1)[1].strip()
             for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -243,7 +264,7 @@ def render(runners: list[Runner], args: argparse.Namespace, before: str, seconds
         "## Machine",
         "",
         f"- date: {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
-        f"- CPU: {cpu}, {os.cpu_count()} cores",
+        f"- CPU: {cpu_model}, {os.cpu_count()} cores",
         f"- Python {platform.python_version()}, Linux {platform.release()}",
         f"- load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
         f"- {args.cells} cells per runner, in batches of {args.batch}; the run took"

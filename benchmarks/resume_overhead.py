@@ -147,21 +147,22 @@ def spawn(tree: Path, command: str, config: dict[str, Any], work: Path) -> tuple
 
 def one_case(tree: Path, kill_at: list[Any] | None, work: Path) -> dict[str, Any]:
     work.mkdir(parents=True)
+    result_file = work / "result.json"
     config = {
         "model": write_script(work / "script.jsonl"),
         "run_dir": str(work / "runs"),
         "checkpoints": str(work / "checkpoints.sqlite"),
-        "result": str(work / "result.json"),
+        "result": str(result_file),
         "kill_at": kill_at,
     }
     first_wall, status = spawn(tree, "run", config, work)
     if kill_at is None:
-        outcome = json.loads(Path(config["result"]).read_text())
+        outcome = json.loads(result_file.read_text())
         return {**outcome, "process_s": first_wall, "killed_process_s": 0.0}
     if status != -signal.SIGKILL:
         raise RuntimeError(f"the run was not killed at {kill_at}")
     resume_wall, _ = spawn(tree, "resume", {**config, "kill_at": None}, work)
-    outcome = json.loads(Path(config["result"]).read_text())
+    outcome = json.loads(result_file.read_text())
     return {**outcome, "process_s": resume_wall, "killed_process_s": first_wall}
 
 

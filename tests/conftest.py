@@ -1,41 +1,21 @@
-"""Shared fixtures: sandboxes that tests need start here and are always closed."""
+"""Shared fixtures: sandboxes that tests need start here and are always closed.
+
+Every test runs under tests/fixtures/network.py's guard: nothing beyond loopback, no model
+provider keys.
+"""
 
 from __future__ import annotations
 
-import shutil
-
-import pytest
-
-from runpad.errors import SandboxUnavailable
-from runpad.sandbox.environment import find_environment
-
+# requirements first: the others import it, and a plugin must be registered (its asserts
+# rewritten) before anything imports it.
 pytest_plugins = [
+    "tests.fixtures.requirements",
+    "tests.fixtures.network",
     "tests.fixtures.browser",
     "tests.fixtures.dockerd",
     "tests.fixtures.postgres",
+    "tests.fixtures.sandboxes",
     "tests.fixtures.scripted",
     "tests.fixtures.stored_runs",
+    "pytester",  # tests/unit/test_test_harness.py runs a session inside a test
 ]
-
-
-def sandbox_ready() -> str | None:
-    """Why the local sandbox cannot run here, or None when it can."""
-    if shutil.which("bwrap") is None:
-        return "bubblewrap is not installed (make setup installs it)"
-    try:
-        find_environment()
-    except SandboxUnavailable as exc:
-        return str(exc)
-    return None
-
-
-@pytest.fixture(scope="session")
-def require_sandbox() -> None:
-    """Skip locally when the sandbox is missing; in CI a missing sandbox is a failure."""
-    reason = sandbox_ready()
-    if reason is not None:
-        import os
-
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must be able to run the local sandbox: {reason}")
-        pytest.skip(reason)

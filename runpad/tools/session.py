@@ -108,7 +108,9 @@ class SandboxTool(BaseTool):
     several tools, give each the same started `Sandbox` or `SyncSandbox`.
     """
 
-    sandbox: Annotated[SandboxSource, SkipValidation()] = Field(exclude=True)
+    # Positional (kw_only=False): `RunPythonTool(sandbox)`. Type checkers synthesize each
+    # subclass's __init__ from the fields (pydantic's dataclass_transform), not from ours.
+    sandbox: Annotated[SandboxSource, SkipValidation()] = Field(exclude=True, kw_only=False)
 
     _opening: concurrent.futures.Future[_Session] | None = PrivateAttr(default=None)
     _state_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)

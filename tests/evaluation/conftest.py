@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 from runpad.errors import ConfigurationError
 from runpad.evaluation import EvalTask, benchmarks_dir, get_suite
+from tests.fixtures.requirements import unavailable
 
 
 @pytest.fixture(scope="session")
@@ -18,9 +18,7 @@ def benchmarks() -> Path:
     try:
         return benchmarks_dir()
     except ConfigurationError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
+        unavailable(str(exc))
 
 
 Loader = Callable[[str], dict[str, EvalTask]]

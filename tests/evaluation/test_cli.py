@@ -6,21 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from runpad.cli import app
 from runpad.evaluation.runner import graph_has_sql_tool
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(app, ["eval", *args])
+from tests.fixtures.cli import invoke
 
 
 @pytest.mark.sandbox
 @pytest.mark.usefixtures("require_sandbox")
 def test_oracle_json_parses(benchmarks: Path, tmp_path: Path) -> None:
     result = invoke(
-        "tiny", "--mode", "oracle", "--limit", "3", "--json",
+        "eval", "tiny", "--mode", "oracle", "--limit", "3", "--json",
         "--benchmarks", str(benchmarks), "--out", str(tmp_path),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -40,14 +35,14 @@ def test_oracle_json_parses(benchmarks: Path, tmp_path: Path) -> None:
 @pytest.mark.usefixtures("require_sandbox")
 def test_default_output_is_the_markdown_summary(benchmarks: Path) -> None:
     result = invoke(
-        "tiny", "--mode", "oracle", "--task", "tiny-14", "--benchmarks", str(benchmarks)
+        "eval", "tiny", "--mode", "oracle", "--task", "tiny-14", "--benchmarks", str(benchmarks)
     )
     assert result.exit_code == 0, result.output
     assert "| tiny | oracle | oracle | 1 | 1 | 100.0%" in result.stdout
 
 
 def test_the_default_benchmarks_folder_is_found() -> None:
-    result = invoke("tiny", "--mode", "no-code", "--model", "replay:/nonexistent.jsonl")
+    result = invoke("eval", "tiny", "--mode", "no-code", "--model", "replay:/nonexistent.jsonl")
     assert result.exit_code == 2  # the model is refused, after the suite was found
     assert "No record file" in result.output
 
@@ -62,7 +57,7 @@ def test_the_default_benchmarks_folder_is_found() -> None:
     ],
 )
 def test_usage_errors_exit_2(args: list[str], message: str) -> None:
-    result = invoke(*args)
+    result = invoke("eval", *args)
     assert result.exit_code == 2
     assert message in result.output
 
@@ -70,7 +65,7 @@ def test_usage_errors_exit_2(args: list[str], message: str) -> None:
 @pytest.mark.skipif(graph_has_sql_tool(), reason="the graph has its SQL tool")
 def test_sql_defog_says_it_needs_the_sql_tool(benchmarks: Path) -> None:
     result = invoke(
-        "sql_defog", "--mode", "oracle", "--limit", "1", "--benchmarks", str(benchmarks)
+        "eval", "sql_defog", "--mode", "oracle", "--limit", "1", "--benchmarks", str(benchmarks)
     )  # fmt: skip
     assert result.exit_code == 2
     assert "needs the SQL tool" in result.output

@@ -13,6 +13,7 @@ import pytest
 from runpad.evaluation import SUITES, EvalSettings, EvalTask, evaluate, get_suite
 from runpad.evaluation.runner import graph_has_sql_tool, oracle_models
 from runpad.sandbox.environment import find_environment
+from tests.fixtures.requirements import unavailable
 
 pytestmark = [
     pytest.mark.sandbox,
@@ -33,7 +34,7 @@ def copt_in_sandbox() -> bool:
 
 def skip_without_copt(suite: str) -> None:
     if suite == "operations_research" and not copt_in_sandbox():
-        pytest.skip(
+        unavailable(
             "the operations-research references are COPT programs: "
             "runpad sandbox setup --package coptpy"
         )

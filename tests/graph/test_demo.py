@@ -6,7 +6,6 @@ every question to an end, show what the code computed, and write a report of eac
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -15,19 +14,8 @@ from pathlib import Path
 import pytest
 
 from runpad.demo import DEMO_TASKS
-from runpad.models.resolve import _local_installed
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.usefixtures("require_sandbox")]
-
-
-@pytest.fixture
-def local_model_installed() -> None:
-    if importlib.util.find_spec("llama_cpp") and _local_installed():
-        return
-    message = "the embedded model is not installed (make setup installs it)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.mark.timeout(960)  # the subprocess's own 900 s, on a busy machine

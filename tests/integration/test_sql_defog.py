@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from runpad.tools import SqlDatabase, SqlLimits
+from tests.fixtures.requirements import unavailable
 
 DEFOG = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "sql_defog"
 LIMITS = SqlLimits(max_rows=1_000_000, timeout=60)
@@ -64,6 +65,7 @@ class Tally:
 
 def check_same_results(database: SqlDatabase, engine: sa.Engine, query: str, tally: Tally) -> None:
     through_runpad = database.run(query)
+    failure: str | None
     with engine.connect().execution_options(no_parameters=True) as connection:
         try:
             cursor = connection.exec_driver_sql(query)
@@ -133,7 +135,7 @@ def defog_postgres(postgres_url: str) -> str:
     a read-only role (`GRANT pg_read_all_data`) to query them as."""
     psql = shutil.which("psql")
     if psql is None:
-        pytest.skip("psql is not installed (apt-get install -y postgresql-client)")
+        unavailable("psql is not installed (apt-get install -y postgresql-client)")
     base = postgres_url.rsplit("/", 1)[0]
     admin = sa.create_engine(
         postgres_url.replace("postgresql://", "postgresql+psycopg://"),

@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -23,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.network import free_port
+from tests.fixtures.requirements import unavailable
 from tests.fixtures.scripted import code, write_script
 
 pytestmark = [pytest.mark.integration, pytest.mark.sandbox, pytest.mark.slow]
@@ -37,21 +38,12 @@ OFFLINE = {
 _API_LINE = re.compile(r"API: (?:\x1b\[[0-9;]*m)?(http://127\.0\.0\.1:(\d+))")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def studio_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL of a `langgraph dev` server for this module's tests."""
     executable = shutil.which("langgraph")
     if executable is None:
-        message = "langgraph-cli is not installed (pip install 'runpad[studio]')"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("langgraph-cli is not installed (pip install 'runpad[studio]')")
     workdir = tmp_path_factory.mktemp("studio")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "LANGCHAIN_"))}
     process = subprocess.Popen(
@@ -63,7 +55,7 @@ def studio_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "--host",
             "127.0.0.1",
             "--port",
-            str(_free_port()),
+            str(free_port()),
             "--no-browser",
             "--no-reload",
         ],
@@ -133,6 +125,8 @@ async def test_schemas_show_the_run_settings(studio_url: str) -> None:
         (assistant,) = await client.assistants.search(graph_id="runpad")
         schemas = await client.assistants.get_schemas(assistant["assistant_id"])
 
+    assert schemas["context_schema"] is not None
+    assert schemas["input_schema"] is not None
     settings = schemas["context_schema"]["properties"]
     for name in ("model", "coder_model", "sandbox", "limits", "sandbox_limits", "approve"):
         assert name in settings

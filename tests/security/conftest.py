@@ -13,7 +13,6 @@ enforces limits on it, a branch to `enforced_limits`.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import pytest
 
 from runpad.sandbox import Limits, LocalSandbox, Sandbox, open_sandbox
 from runpad.sandbox.limits import MiB
+from tests.fixtures.requirements import unavailable
 
 SECURE_BACKENDS = ["local", "docker"]
 """Backends that claim isolation; every attack runs against each."""
@@ -98,10 +98,7 @@ class Isolation:
 
 def refuse(reason: str) -> NoReturn:
     """Stop a test that must not attack this session: a failure in CI, a skip elsewhere."""
-    message = f"not attacking an unverified sandbox: {reason}"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(f"not attacking an unverified sandbox: {reason}")
 
 
 def enforced_limits(sandbox: Sandbox) -> set[str]:

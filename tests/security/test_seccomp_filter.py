@@ -11,6 +11,7 @@ import json
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 
 import pytest
 
@@ -51,7 +52,7 @@ _ALLOWED = {
 }
 
 
-def _sockets(mode: str, sockets: dict[str, tuple[int, int, int]]) -> dict[str, str]:
+def _sockets(mode: str, sockets: Mapping[str, tuple[int, int, int]]) -> dict[str, str]:
     result = subprocess.run(
         [sys.executable, "-c", _UNDER_FILTER, mode, json.dumps(sockets)],
         input=seccomp_filter_bpf(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from runpad.sandbox.check import (
     check_isolation,
 )
 from runpad.sandbox.limits import Limits, MiB
+from tests.fixtures.requirements import unavailable
 
 
 @pytest.fixture
@@ -146,8 +148,8 @@ def test_missing_bubblewrap_is_reported_not_raised(
 def test_missing_environment_is_reported_not_raised(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if check.shutil.which("bwrap") is None:
-        pytest.skip("needs bwrap, to get past the bubblewrap check")
+    if shutil.which("bwrap") is None:
+        unavailable("needs bwrap, to get past the bubblewrap check")
     monkeypatch.setenv("RUNPAD_SANDBOX_ENV", str(tmp_path / "empty"))
 
     report = check_isolation()

@@ -53,7 +53,11 @@ def gguf_bytes(values: dict[str, str | int], padding: int = 3000) -> bytes:
     return header + bytes(range(256)) * (padding // 256)
 
 
-GOOD = {"general.architecture": "qwen2", "general.name": "Tiny Test Coder", "qwen2.block_count": 2}
+GOOD: dict[str, str | int] = {
+    "general.architecture": "qwen2",
+    "general.name": "Tiny Test Coder",
+    "qwen2.block_count": 2,
+}
 
 
 def install_parts(

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, BaseMessage, ToolCall, ToolMessage
+from langchain_core.messages import AIMessage, ToolCall
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import create_react_agent
 
 from runpad.errors import ConfigurationError
-from runpad.sandbox import Limits, LocalSandbox, Sandbox, SandboxPool
+from runpad.sandbox import LocalSandbox, Sandbox, SandboxPool
 from runpad.sandbox.results import Artifact, Execution, ExecutionError, RichResult
 from runpad.testing import ScriptedChatModel, tool_call_reply
 from runpad.tools import RunPythonTool, format_execution
-
-LIMITS = Limits(timeout=20, start_timeout=30)
+from tests.fixtures.sandboxes import TEST_LIMITS, tool_messages
 
 sandboxed = pytest.mark.usefixtures("require_sandbox")
 
@@ -26,16 +25,6 @@ def react_agent(model: ScriptedChatModel, tool: RunPythonTool) -> CompiledStateG
     # lives in a package runpad does not depend on; the prebuilt agent is what we test with.
     with pytest.warns(DeprecationWarning, match="create_react_agent"):
         return create_react_agent(model, [tool])
-
-
-def tool_messages(messages: list[BaseMessage]) -> list[ToolMessage]:
-    return [m for m in messages if isinstance(m, ToolMessage)]
-
-
-@pytest.fixture
-async def local_sandbox() -> AsyncIterator[LocalSandbox]:
-    async with LocalSandbox(LIMITS) as sandbox:
-        yield sandbox
 
 
 # -- an agent with a real sandbox -----------------------------------------------------------
@@ -105,7 +94,7 @@ def test_a_sync_agent_with_a_factory_gets_its_own_session() -> None:
     made: list[Sandbox] = []
 
     def factory() -> Sandbox:
-        made.append(LocalSandbox(LIMITS))
+        made.append(LocalSandbox(TEST_LIMITS))
         return made[-1]
 
     model = ScriptedChatModel(
@@ -125,7 +114,7 @@ def test_a_sync_agent_with_a_factory_gets_its_own_session() -> None:
 
 @sandboxed
 async def test_a_pooled_session_is_acquired_lazily_and_closed_by_the_tool() -> None:
-    async with SandboxPool(lambda: LocalSandbox(LIMITS), size=1) as pool:
+    async with SandboxPool(lambda: LocalSandbox(TEST_LIMITS), size=1) as pool:
         await pool.fill()
         async with RunPythonTool(pool) as tool:
             assert pool.warm == 1  # nothing taken before the first call
@@ -156,10 +145,10 @@ async def test_a_started_session_cannot_be_used_synchronously(local_sandbox: Loc
 
 
 def test_the_schema_the_model_sees() -> None:
-    tool = RunPythonTool(lambda: LocalSandbox(LIMITS))
+    tool = RunPythonTool(lambda: LocalSandbox(TEST_LIMITS))
     assert tool.name == "run_python"
     assert set(tool.args) == {"code", "timeout"}
-    assert tool.tool_call_schema.model_json_schema()["required"] == ["code"]
+    assert convert_to_openai_tool(tool)["function"]["parameters"]["required"] == ["code"]
     for promise in ("stateful", "working directory", "last expression", "traceback"):
         assert promise in tool.description
     assert tool.response_format == "content_and_artifact"

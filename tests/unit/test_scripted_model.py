@@ -53,4 +53,4 @@ def test_scripted_messages_are_copied_not_shared() -> None:
 
 def test_a_reply_of_another_type_is_refused() -> None:
     with pytest.raises(ValidationError, match="str, an AIMessage or a function"):
-        ScriptedChatModel(replies=[42])
+        ScriptedChatModel(replies=[42])  # type: ignore[list-item]  # refused statically too

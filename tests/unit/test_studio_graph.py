@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from runpad.context import RunLimits
 from runpad.graphs.studio import StudioContext, close_sessions, graph
@@ -25,14 +26,16 @@ def test_langgraph_json_serves_the_studio_graph_offline() -> None:
 def test_the_graph_has_no_checkpointer_and_json_settings() -> None:
     assert graph.checkpointer is None  # the server brings its own
 
-    settings = graph.get_context_jsonschema()["properties"]
+    schema = graph.get_context_jsonschema()
+    assert schema is not None
+    settings = schema["properties"]
 
     assert settings["model"]["type"] == ["string", "null"]
     assert settings["approve"]["type"] == "boolean"
     assert "limits" in settings
     assert "sandbox_limits" in settings
     assert "sandboxes" not in settings  # a live object is no setting
-    json.dumps(graph.get_context_jsonschema())  # all of it is JSON
+    json.dumps(schema)  # all of it is JSON
 
 
 def test_importing_the_module_starts_nothing() -> None:
@@ -47,7 +50,8 @@ def test_importing_the_module_starts_nothing() -> None:
 
 
 async def test_settings_from_json_share_one_sandbox_manager_per_backend() -> None:
-    first = StudioContext(**{"sandbox": "fake", "limits": {"max_cells": 3}})
+    from_json: dict[str, Any] = json.loads('{"sandbox": "fake", "limits": {"max_cells": 3}}')
+    first = StudioContext(**from_json)
     second = StudioContext(sandbox="fake")
     other = StudioContext(sandbox="fake", sandbox_limits={"timeout": 5})  # type: ignore[arg-type]
     try:

@@ -60,8 +60,11 @@ def test_on_output_is_called_from_the_loop_thread(sandbox: SyncSandbox) -> None:
 
 
 def test_a_sync_call_from_the_loop_thread_fails_instead_of_hanging(sandbox: SyncSandbox) -> None:
+    def list_files_from_the_loop(chunk: OutputChunk) -> None:
+        sandbox.list_files()
+
     with pytest.raises(RuntimeError, match="own event loop thread"):
-        sandbox.run("print('x')", on_output=lambda chunk: sandbox.list_files())
+        sandbox.run("print('x')", on_output=list_files_from_the_loop)
     assert sandbox.run("1 + 1").text == "2"
 
 

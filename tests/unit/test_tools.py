@@ -5,25 +5,22 @@ a connection to any address off this machine fails."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import sqlite3
 import sys
 import time
 import types
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
-from langchain_core.messages import BaseMessage, ToolMessage
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import BaseTool, tool
 from langgraph.prebuilt import create_react_agent
 
 import runpad.tools
-from runpad.sandbox import FakeSandbox, Limits, LocalSandbox
+from runpad.sandbox import FakeSandbox, LocalSandbox
 from runpad.testing import ScriptedChatModel, tool_call_reply
 from runpad.tools import (
     LookupDocsTool,
@@ -35,22 +32,9 @@ from runpad.tools import (
     names_from_text,
     search_web,
 )
+from tests.fixtures.sandboxes import tool_messages
 
-LIMITS = Limits(timeout=20, start_timeout=30)
 sandboxed = pytest.mark.usefixtures("require_sandbox")
-
-
-@pytest.fixture(autouse=True)
-def no_outside_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any connection to an address that is not this machine fails at once."""
-    real_connect = socket.socket.connect
-
-    def connect(self: socket.socket, address: Any) -> None:
-        if isinstance(address, tuple) and address[0] not in ("127.0.0.1", "::1", "localhost"):
-            raise OSError(f"tests may not reach {address[0]}")
-        real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
 
 
 class FakeDDGS:
@@ -89,16 +73,6 @@ def fake_ddgs(monkeypatch: pytest.MonkeyPatch) -> type[FakeDDGS]:
     FakeDDGS.made.clear()
     FakeDDGS.behaviour = "results"
     return FakeDDGS
-
-
-def tool_messages(messages: list[BaseMessage]) -> list[ToolMessage]:
-    return [m for m in messages if isinstance(m, ToolMessage)]
-
-
-@pytest.fixture
-async def local_sandbox() -> AsyncIterator[LocalSandbox]:
-    async with LocalSandbox(LIMITS) as sandbox:
-        yield sandbox
 
 
 def test_every_tool_is_exported() -> None:
