@@ -1,7 +1,7 @@
 """Kernel snapshots: resume a run without running its past cells again.
 
 After each Python or shell cell that worked, the executor asks the kernel to pickle its
-namespace (`runpad.sandbox.kernel_snapshot`, which runs inside the sandbox) into the work
+namespace (`runpad.sandbox.kernel.snapshot`, which runs inside the sandbox) into the work
 dir, copies the file as bytes into the run folder (`<run_dir>/<thread>/snapshots/`) and
 keeps a `SnapshotRef` in the state. A fresh session (after a crash, a restart or on another
 machine) loads the latest one and replays only the cells after it.
@@ -40,7 +40,7 @@ FORMAT = 1
 """The snapshot format this runpad reads: `FORMAT`."""
 MARKER = "__runpad_snapshot__ "
 """What starts the report line of the kernel-side code: `MARKER`."""
-KERNEL_CODE = Path(__file__).resolve().parents[1] / "sandbox" / "kernel_snapshot.py"
+KERNEL_CODE = Path(__file__).resolve().parents[1] / "sandbox" / "kernel" / "snapshot.py"
 """The kernel-side code, sent to the kernel as text (never imported here)."""
 
 # The local and docker backends give each session a private /tmp and home; a file written

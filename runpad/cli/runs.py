@@ -56,7 +56,7 @@ from runpad.runner import EventHandler, aresume, arun, new_thread_id
 from runpad.runs import RunResult
 from runpad.sandbox.environment import find_environment
 from runpad.sandbox.factory import BACKENDS, open_sandbox
-from runpad.sandbox.local import find_bwrap
+from runpad.sandbox.local.sandbox import find_bwrap
 from runpad.sql.check import trust_role_warning
 from runpad.state import ApprovalDecision
 

@@ -26,10 +26,10 @@ from runpad.cli.output import (
 )
 from runpad.errors import ConfigurationError, RunpadError
 from runpad.sandbox.base import Sandbox
-from runpad.sandbox.check import IsolationReport, Layer, check_isolation
 from runpad.sandbox.environment import default_environment_path, setup_environment
 from runpad.sandbox.factory import BACKENDS, open_sandbox
 from runpad.sandbox.limits import Limits
+from runpad.sandbox.local.check import IsolationReport, Layer, check_isolation
 from runpad.sandbox.results import Execution, OutputChunk, format_size
 
 __all__ = ["app"]
@@ -87,7 +87,7 @@ def sandbox_docker_build(
     force: Annotated[bool, typer.Option(help="Rebuild even if the image is current.")] = False,
 ) -> None:
     """Build the docker backend's image from this machine's files (no registry needed)."""
-    from runpad.sandbox.docker_image import build_local_image
+    from runpad.sandbox.docker.image import build_local_image
 
     console = stderr_console()
     try:

@@ -210,7 +210,7 @@ def _check_model(model: str | None) -> None:
 def _check_sandbox(backend: str) -> None:
     from runpad.sandbox.environment import find_environment
     from runpad.sandbox.factory import open_sandbox
-    from runpad.sandbox.local import find_bwrap
+    from runpad.sandbox.local.sandbox import find_bwrap
 
     try:
         if backend == "local":

@@ -428,7 +428,7 @@ async def execute_notebook(
     """
     from nbclient import NotebookClient
 
-    from runpad.sandbox.jupyter import SandboxKernelManager
+    from runpad.sandbox.kernel.jupyter import SandboxKernelManager
 
     if not isinstance(notebook, NotebookNode):
         notebook = cast(NotebookNode, nbformat.read(str(notebook), as_version=4))

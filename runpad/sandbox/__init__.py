@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from runpad.sandbox.factory import BACKENDS, open_sandbox
     from runpad.sandbox.fake import FakeSandbox
     from runpad.sandbox.limits import Limits
-    from runpad.sandbox.local import LocalSandbox
+    from runpad.sandbox.local.sandbox import LocalSandbox
     from runpad.sandbox.pool import SandboxPool
     from runpad.sandbox.results import (
         Artifact,
@@ -71,7 +71,7 @@ _SOURCES: dict[str, str] = {
     "open_sandbox": "factory",
     "FakeSandbox": "fake",
     "Limits": "limits",
-    "LocalSandbox": "local",
+    "LocalSandbox": "local.sandbox",
     "SandboxPool": "pool",
     "Artifact": "results",
     "Execution": "results",
@@ -85,7 +85,7 @@ _SOURCES: dict[str, str] = {
     "UnsafeLocalSandbox": "unsafe_local",
     "UnsafeSandboxWarning": "unsafe_local",
     # Backends whose SDK is an optional extra (not in __all__).
-    "DockerSandbox": "docker",
+    "DockerSandbox": "docker.sandbox",
     "E2BSandbox": "e2b",
 }
 

@@ -50,7 +50,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from runpad.sandbox.base import Sandbox, emit
-from runpad.sandbox.kernel import KernelOutcome, outcome_to_execution, to_kernel_code
+from runpad.sandbox.kernel.driver import KernelOutcome, outcome_to_execution, to_kernel_code
 from runpad.sandbox.limits import Limits, MiB
 from runpad.sandbox.output import StreamCapture
 from runpad.sandbox.results import (

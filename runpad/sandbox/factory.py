@@ -37,7 +37,7 @@ def open_sandbox(backend: str = "local", **options: Any) -> Sandbox:
     """
     check_backend(backend)
     if backend == "local":
-        from runpad.sandbox.local import LocalSandbox
+        from runpad.sandbox.local.sandbox import LocalSandbox
 
         return LocalSandbox(**options)
     if backend == "unsafe-local":
@@ -45,7 +45,7 @@ def open_sandbox(backend: str = "local", **options: Any) -> Sandbox:
 
         return UnsafeLocalSandbox(**options)
     if backend == "docker":  # imported here: the Docker SDK is an optional extra
-        from runpad.sandbox.docker import DockerSandbox
+        from runpad.sandbox.docker.sandbox import DockerSandbox
 
         return DockerSandbox(**options)
     if backend == "e2b":

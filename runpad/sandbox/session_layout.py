@@ -16,7 +16,6 @@ import os
 import shutil
 from pathlib import Path
 
-from runpad.sandbox.cgroups import pid_alive, sweep_orphan_cgroups
 from runpad.sandbox.environment import SandboxEnvironment
 from runpad.sandbox.limits import Limits
 
@@ -30,6 +29,7 @@ __all__ = [
     "SANDBOX_UID",
     "Mounts",
     "make_ipc_dir",
+    "pid_alive",
     "remove_ipc_dir",
     "remove_session_dir",
     "sandbox_env",
@@ -139,9 +139,8 @@ def remove_session_dir(session_dir: Path) -> None:
 
 
 def sweep_orphan_sessions(sessions_dir: Path) -> None:
-    """Remove session dirs (and their mounts and cgroups) left by processes that died
-    without closing their sessions."""
-    sweep_orphan_cgroups()
+    """Remove session dirs (and their mounts) left by processes that died without closing
+    their sessions."""
     if not sessions_dir.is_dir():
         return
     for session_dir in sessions_dir.iterdir():
@@ -153,3 +152,14 @@ def sweep_orphan_sessions(sessions_dir: Path) -> None:
             continue
         logger.info("removing orphaned sandbox session %s", session_dir)
         remove_session_dir(session_dir)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists (one owned by another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

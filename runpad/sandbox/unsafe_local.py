@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from runpad.sandbox.environment import SandboxEnvironment, find_environment
-from runpad.sandbox.kernel import (
+from runpad.sandbox.kernel.driver import (
     STARTUP_FILE,
     KernelDriver,
     KernelSandbox,

@@ -16,7 +16,8 @@ import pytest
 
 from runpad.errors import SandboxUnavailable
 from runpad.sandbox import Limits, open_sandbox
-from runpad.sandbox.docker import (
+from runpad.sandbox.docker.image import build_local_image
+from runpad.sandbox.docker.sandbox import (
     LABEL_OWNER_HOST,
     LABEL_OWNER_PID,
     LABEL_SESSION,
@@ -24,7 +25,6 @@ from runpad.sandbox.docker import (
     remove_orphan_containers,
     seccomp_profile,
 )
-from runpad.sandbox.docker_image import build_local_image
 from tests.fixtures.dockerd import DockerEngine
 
 pytestmark = pytest.mark.integration

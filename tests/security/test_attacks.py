@@ -1142,8 +1142,8 @@ print(json.dumps({{"descriptors": inherited, "written": written}}))
 
 def _files_outside_the_limits(sandbox: Sandbox) -> dict[str, int]:
     """Files of the session on the host's disk outside the size-limited work dir, by size."""
-    from runpad.sandbox.docker import DockerSandbox
-    from runpad.sandbox.local import LocalSandbox
+    from runpad.sandbox.docker.sandbox import DockerSandbox
+    from runpad.sandbox.local.sandbox import LocalSandbox
 
     sizes: dict[str, int] = {}
     if isinstance(sandbox, LocalSandbox):

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from runpad.sandbox.seccomp import ALLOWED_SOCKET_FAMILIES, SECCOMP_RULES, seccomp_filter_bpf
+from runpad.sandbox.local.seccomp import ALLOWED_SOCKET_FAMILIES, SECCOMP_RULES, seccomp_filter_bpf
 
 _UNDER_FILTER = r"""
 import ctypes, errno, json, socket, sys
@@ -84,7 +84,7 @@ def test_the_refusal_is_the_filters() -> None:
 
 
 def test_the_docker_profile_holds_the_same_rules() -> None:
-    docker = pytest.importorskip("runpad.sandbox.docker", reason="needs runpad[docker]")
+    docker = pytest.importorskip("runpad.sandbox.docker.sandbox", reason="needs runpad[docker]")
 
     profile = json.loads(docker.seccomp_profile())
 

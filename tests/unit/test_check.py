@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from runpad.sandbox import check
-from runpad.sandbox.check import (
+from runpad.sandbox.limits import Limits, MiB
+from runpad.sandbox.local import check
+from runpad.sandbox.local.check import (
     ESSENTIAL_LAYERS,
     NAMESPACES,
     IsolationReport,
     Layer,
     check_isolation,
 )
-from runpad.sandbox.limits import Limits, MiB
 from tests.fixtures.requirements import unavailable
 
 

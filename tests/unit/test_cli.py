@@ -17,9 +17,9 @@ from typer.testing import CliRunner, Result
 
 from runpad.cli import EXIT_FAILED, EXIT_OK, EXIT_SANDBOX, EXIT_USAGE, app
 from runpad.cli import sandbox as sandbox_cli
-from runpad.sandbox.check import NAMESPACES
 from runpad.sandbox.environment import SandboxEnvironment
 from runpad.sandbox.factory import BACKENDS
+from runpad.sandbox.local.check import NAMESPACES
 
 
 def invoke(*args: str, input: str | None = None) -> Result:

@@ -36,7 +36,6 @@ HEAVY = (
     "runpad.tools",
     "runpad.sandbox.local",
     "runpad.sandbox.kernel",
-    "runpad.sandbox.jupyter",
     "runpad.sandbox.docker",
     "runpad.sandbox.e2b",
     "runpad.sandbox.unsafe_local",

@@ -64,7 +64,7 @@ def test_the_dockerfile_installs_the_sandbox_packages() -> None:
 
 
 def test_the_dockerfile_labels_what_the_backend_reads() -> None:
-    from runpad.sandbox.docker_image import LABEL_FONT_CACHE, LABEL_PYTHON
+    from runpad.sandbox.docker.image import LABEL_FONT_CACHE, LABEL_PYTHON
 
     text = DOCKERFILE.read_text()
     assert f'{LABEL_PYTHON}="/opt/runpad/venv/bin/python"' in text
@@ -73,7 +73,7 @@ def test_the_dockerfile_labels_what_the_backend_reads() -> None:
 
 
 def test_the_rootfs_writer_keeps_symlink_chains_and_parents(tmp_path: Path) -> None:
-    from runpad.sandbox.docker_image import _RootfsWriter
+    from runpad.sandbox.docker.image import _RootfsWriter
 
     (tmp_path / "real").mkdir()
     (tmp_path / "real" / "lib.so").write_bytes(b"elf")

@@ -42,7 +42,7 @@ from traitlets import List, Unicode
 from runpad.cells import KERNEL_NAME
 from runpad.errors import ConfigurationError
 from runpad.sandbox.factory import open_sandbox
-from runpad.sandbox.kernel import KernelSandbox
+from runpad.sandbox.kernel.driver import KernelSandbox
 from runpad.sandbox.limits import Limits
 
 __all__ = [

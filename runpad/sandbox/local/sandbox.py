@@ -8,7 +8,7 @@ Layers, outermost first (see docs/security.md for what each one stops):
   read-only binds of the system and the sandbox environment, synthetic passwd and group,
   size-limited tmpfs for /tmp and home, one writable work dir, no network interface but a
   private loopback;
-- a seccomp filter (`runpad.sandbox.seccomp`).
+- a seccomp filter (`runpad.sandbox.local.seccomp`).
 The kernel talks to the host over ipc sockets in a bind-mounted directory.
 """
 
@@ -29,12 +29,8 @@ from typing import Any
 
 from runpad.errors import SandboxStartError, SandboxUnavailable
 from runpad.home import runpad_home
-from runpad.sandbox.cgroups import (
-    SessionCgroup,
-    create_session_cgroup,
-)
 from runpad.sandbox.environment import SandboxEnvironment, find_environment
-from runpad.sandbox.kernel import (
+from runpad.sandbox.kernel.driver import (
     STARTUP_FILE,
     KernelDriver,
     KernelSandbox,
@@ -42,8 +38,9 @@ from runpad.sandbox.kernel import (
     kernel_argv,
 )
 from runpad.sandbox.limits import Limits, MiB
+from runpad.sandbox.local.cgroups import SessionCgroup, create_session_cgroup, sweep_orphan_cgroups
+from runpad.sandbox.local.seccomp import seccomp_filter_fd
 from runpad.sandbox.output import KernelLog
-from runpad.sandbox.seccomp import seccomp_filter_fd
 from runpad.sandbox.session_layout import (
     ETC_ENTRIES,
     INSIDE_HOME,
@@ -299,6 +296,7 @@ class LocalSandbox(KernelSandbox):
     def _create_layout(self) -> SandboxLayout:
         find_bwrap()
         environment = self._environment or find_environment()
+        sweep_orphan_cgroups()
         sweep_orphan_sessions(self._sessions_dir)
         layout = SandboxLayout(self._sessions_dir / self.session_id, environment)
         layout.create()

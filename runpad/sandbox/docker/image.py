@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from runpad.errors import SandboxUnavailable
 from runpad.sandbox.environment import SandboxEnvironment, find_environment
-from runpad.sandbox.kernel import STARTUP_FILE
+from runpad.sandbox.kernel.driver import STARTUP_FILE
 from runpad.sandbox.session_layout import (
     ETC_ENTRIES,
     INSIDE_HOME,
@@ -162,12 +162,12 @@ def build_local_image(
 
     Example:
         ```python
-        from runpad.sandbox.docker_image import build_local_image
+        from runpad.sandbox.docker.image import build_local_image
 
         image_id = build_local_image()  # then: open_sandbox("docker")
         ```
     """
-    from runpad.sandbox.docker import docker_client
+    from runpad.sandbox.docker.sandbox import docker_client
 
     environment = environment or find_environment()
     if client is not None:

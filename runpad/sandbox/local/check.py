@@ -23,16 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from runpad.errors import RunpadError
-from runpad.sandbox.cgroups import SessionCgroup, create_session_cgroup
 from runpad.sandbox.environment import find_environment
 from runpad.sandbox.limits import Limits, MiB
-from runpad.sandbox.local import (
+from runpad.sandbox.local.cgroups import SessionCgroup, create_session_cgroup
+from runpad.sandbox.local.sandbox import (
     SandboxLayout,
     bwrap_argv,
     find_bwrap,
     launcher_argv,
 )
-from runpad.sandbox.seccomp import seccomp_filter_fd
+from runpad.sandbox.local.seccomp import seccomp_filter_fd
 from runpad.sandbox.session_layout import (
     INSIDE_WORK,
     Mounts,

@@ -17,7 +17,7 @@ out as in `local`, so files, artifacts and the kernel protocol are shared code; 
 engine must therefore run on this machine.
 
 The image comes from `runpad sandbox docker-build` (no registry needed) or from
-docker/Dockerfile; see `runpad.sandbox.docker_image`.
+docker/Dockerfile; see `runpad.sandbox.docker.image`.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from runpad.home import runpad_home
-from runpad.sandbox.docker_image import BUILD_COMMAND, DEFAULT_IMAGE, ImageInfo, image_info
+from runpad.sandbox.docker.image import BUILD_COMMAND, DEFAULT_IMAGE, ImageInfo, image_info
 from runpad.sandbox.environment import SandboxEnvironment
-from runpad.sandbox.kernel import (
+from runpad.sandbox.kernel.driver import (
     STARTUP_FILE,
     KernelDriver,
     KernelSandbox,
@@ -60,8 +60,8 @@ from runpad.sandbox.kernel import (
     kernel_argv,
 )
 from runpad.sandbox.limits import Limits, MiB
+from runpad.sandbox.local.seccomp import SECCOMP_RULES
 from runpad.sandbox.results import FileInfo
-from runpad.sandbox.seccomp import SECCOMP_RULES
 from runpad.sandbox.session_layout import (
     INSIDE_HOME,
     INSIDE_IPC,
@@ -494,7 +494,7 @@ class DockerSandbox(KernelSandbox):
 
 @cache
 def seccomp_profile() -> str:
-    """The local backend's seccomp filter (`runpad.sandbox.seccomp`) as a Docker profile.
+    """The local backend's seccomp filter (`runpad.sandbox.local.seccomp`) as a Docker profile.
 
     It replaces the engine's default profile, so that both backends deny the same calls:
     the engine's lets ptrace and io_uring through, for one.

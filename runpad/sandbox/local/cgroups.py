@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runpad.sandbox.limits import Limits
+from runpad.sandbox.session_layout import pid_alive
 
 __all__ = [
     "SessionCgroup",
     "cgroup_support",
     "create_session_cgroup",
-    "pid_alive",
     "sweep_orphan_cgroups",
 ]
 
@@ -179,13 +179,3 @@ def sweep_orphan_cgroups() -> None:
             if pid_alive(int(owner)):
                 continue
             SessionCgroup([directory]).remove()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

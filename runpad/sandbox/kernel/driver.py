@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _USED_PORTS = ("shell_port", "iopub_port", "control_port")
-STARTUP_FILE = Path(__file__).with_name("kernel_startup.py")
+STARTUP_FILE = Path(__file__).with_name("startup.py")
 """Run by the kernel at start: data frame tables, matplotlib inline, quiet warnings."""
 
 
