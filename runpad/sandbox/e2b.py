@@ -50,6 +50,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from runpad.sandbox.base import Sandbox, emit
+from runpad.sandbox.budget import ResultBudget
 from runpad.sandbox.kernel.driver import KernelOutcome, outcome_to_execution, to_kernel_code
 from runpad.sandbox.limits import Limits, MiB
 from runpad.sandbox.output import StreamCapture
@@ -200,8 +201,9 @@ def execution_from_e2b(
         execution: what E2B returned, or collected from its callbacks until a timeout.
         limits: output caps (`output_bytes`, `spill_bytes`).
         timed_out, finished, restarted, timeout: how the cell ended, as for local kernels.
-        spill_prefix: spill files are named `{spill_prefix}-stdout.txt` (and -stderr); None
-            keeps head and tail only.
+        spill_prefix: spill files are named `{spill_prefix}-stdout.txt` (and -stderr), and
+            `{spill_prefix}-result-N.ext` for the payloads of results over their caps; None
+            keeps head and tail only (and a preview of such results).
 
     Returns:
         The Execution, and the spill files to write into the work dir (name -> bytes).
@@ -220,14 +222,30 @@ def execution_from_e2b(
             spill_limit=limits.spill_bytes,
         )
 
-    outcome = KernelOutcome(stdout=capture("stdout"), stderr=capture("stderr"))
+    def write_spill(name: str, data: bytes) -> bool:
+        spill = spills.setdefault(name, _MemorySpill())
+        spill.write(data)
+        spill.close()
+        return True
+
+    outcome = KernelOutcome(
+        stdout=capture("stdout"),
+        stderr=capture("stderr"),
+        # Results over their caps keep a preview; their payloads spill as the kernels' do.
+        budget=ResultBudget(
+            limits,
+            spill_prefix=f"{spill_prefix}-result",
+            write_spill=write_spill if spill_prefix is not None else None,
+        ),
+    )
     for text in execution.logs.stdout:
         outcome.stdout.add(text)
     for text in execution.logs.stderr:
         outcome.stderr.add(text)
     outcome.stdout.close()
     outcome.stderr.close()
-    outcome.results = [rich_result_from_e2b(result) for result in execution.results]
+    for result in execution.results:
+        outcome.add_result(rich_result_from_e2b(result))
     outcome.error = error_from_e2b(execution.error) if execution.error is not None else None
     outcome.execution_count = execution.execution_count
     outcome.finished = finished

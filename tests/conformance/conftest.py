@@ -7,12 +7,14 @@ backend must pass. Add a backend here and the whole suite runs against it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
 
-from runpad.sandbox import Limits, Sandbox, open_sandbox
+from runpad.errors import SandboxUnavailable
+from runpad.sandbox import Limits, Sandbox, find_environment, open_sandbox
 from runpad.sandbox.unsafe_local import UnsafeSandboxWarning
 
 CAPABILITIES: dict[str, str] = {
@@ -35,6 +37,9 @@ BACKEND_CAPABILITIES: dict[str, frozenset[str]] = {
     "unsafe-local": _KERNEL,
     "fake": frozenset({"restart"}),
     "docker": _KERNEL,
+    # E2B's kernel is IPython too; a data frame comes back as E2B's columns (no index), and a
+    # dead kernel is E2B's server's to replace, not the backend's.
+    "e2b": _KERNEL - {"dataframe", "kernel-death"},
 }
 """The backends under test. A backend that needs the machine set up names the fixture that
 skips (or in CI fails) when it is not, in READINESS."""
@@ -43,7 +48,12 @@ READINESS: dict[str, str] = {
     "local": "require_sandbox",
     "unsafe-local": "require_sandbox",
     "docker": "docker_image",
+    "e2b": "e2b_service",
 }
+
+LIVE_E2B = bool(os.environ.get("E2B_API_KEY"))
+"""With a key the e2b backend runs against E2B's cloud; without one, against a fake of the
+SDK's sandbox over a local kernel (tests/fixtures/e2b_fake.py)."""
 
 LIMITS = Limits(timeout=20, interrupt_grace=0.5, start_timeout=30)
 """Cells here are quick; a test that wants a timeout passes its own."""
@@ -68,12 +78,30 @@ OpenSession = Callable[..., Awaitable[Sandbox]]
 """`await open_session(limits=None)`: another started session of the backend under test."""
 
 
-@pytest.fixture(
-    params=[
-        pytest.param(name, marks=[pytest.mark.sandbox] if name in READINESS else [])
-        for name in BACKEND_CAPABILITIES
-    ]
-)
+def _marks(name: str) -> list[pytest.MarkDecorator]:
+    if name == "e2b" and LIVE_E2B:
+        return [pytest.mark.live_service]
+    return [pytest.mark.sandbox] if name in READINESS else []
+
+
+@pytest.fixture
+def e2b_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    """E2B's cloud where a key is set; else the fake, whose kernel needs the sandbox
+    environment (not bubblewrap: the fake does not isolate)."""
+    if LIVE_E2B:
+        return
+    from tests.fixtures.e2b_fake import FakeE2BSandbox
+    from tests.fixtures.requirements import unavailable
+
+    try:
+        find_environment()
+    except SandboxUnavailable as exc:
+        unavailable(str(exc))
+    monkeypatch.setattr("runpad.sandbox.e2b.AsyncSandbox", FakeE2BSandbox)
+    monkeypatch.setenv("E2B_API_KEY", "fake-key-for-the-conformance-suite")
+
+
+@pytest.fixture(params=[pytest.param(name, marks=_marks(name)) for name in BACKEND_CAPABILITIES])
 def backend(request: pytest.FixtureRequest) -> Backend:
     name: str = request.param
     if name in READINESS:
