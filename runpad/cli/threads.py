@@ -24,7 +24,6 @@ from runpad.cli.output import (
     EXIT_FAILED,
     EXIT_USAGE,
     fail,
-    one_line,
     stderr_console,
     stdout_console,
 )
@@ -37,6 +36,7 @@ from runpad.runs import (
     read_sqlite_run,
     sqlite_store,
 )
+from runpad.text import one_line
 
 __all__ = ["app", "find_run", "load_run", "store_missing"]
 

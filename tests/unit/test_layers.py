@@ -17,19 +17,21 @@ import runpad
 
 PACKAGE = Path(runpad.__file__).parent
 
-_BOTTOM = {"errors", "cells", "home", "state"}  # plain data, the exception tree, the cache dir
+_BOTTOM = {"errors", "cells", "home", "state", "text"}  # plain data, the exception tree, the
+# cache dir, text cut to a limit
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "cells": set(),
     "home": set(),
     "state": set(),
+    "text": set(),
     "answers": set(),
     "events": {"state"},
-    "sandbox": {"errors", "cells", "home"},
+    "sandbox": {"errors", "cells", "home", "text"},
     "sql": {"errors"},
     "models": {"errors", "home"},
     "prompts": {"errors"},
-    "tools": {"errors", "sandbox", "sql"},
+    "tools": {"errors", "sandbox", "sql", "text"},
     "context": _BOTTOM | {"models", "prompts", "sandbox", "sql", "tools"},
     "agents": _BOTTOM
     | {"answers", "context", "events", "models", "prompts", "sandbox", "sql", "tools"}
