@@ -41,7 +41,6 @@ ALLOWED: dict[str, set[str]] = {
     "report": _BOTTOM | {"runs", "sandbox"},
     "display": _BOTTOM | {"events", "sandbox"},
     "runner": _BOTTOM | {"agents", "context", "events", "graphs", "models", "report", "runs"},
-    "testing": _BOTTOM | {"models"},
     "demo": _BOTTOM | {"context"},
     "evaluation": _BOTTOM
     | {"agents", "answers", "context", "models", "runner", "runpad", "runs", "sandbox", "sql"},
