@@ -17,21 +17,22 @@ import runpad
 
 PACKAGE = Path(runpad.__file__).parent
 
-_BOTTOM = {"errors", "cells", "home", "state", "text"}  # plain data, the exception tree, the
-# cache dir, text cut to a limit
+# Plain data, the exception tree, the cache dir, text cut to a limit, the sync/async bridge.
+_BOTTOM = {"errors", "cells", "home", "state", "text", "bridge"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "cells": set(),
     "home": set(),
     "state": set(),
     "text": set(),
+    "bridge": set(),
     "answers": set(),
     "events": {"state"},
-    "sandbox": {"errors", "cells", "home", "text"},
+    "sandbox": {"errors", "cells", "home", "text", "bridge"},
     "sql": {"errors"},
     "models": {"errors", "home"},
     "prompts": {"errors"},
-    "tools": {"errors", "sandbox", "sql", "text"},
+    "tools": {"errors", "sandbox", "sql", "text", "bridge"},
     "context": _BOTTOM | {"models", "prompts", "sandbox", "sql", "tools"},
     "agents": _BOTTOM
     | {"answers", "context", "events", "models", "prompts", "sandbox", "sql", "tools"}
