@@ -26,6 +26,7 @@ from rich.text import Text
 from runpad.events import RunEvent, Verdict
 from runpad.sandbox.results import format_size
 from runpad.state import CellRecord, PlanStep
+from runpad.text import shorten
 
 __all__ = ["RunDisplay"]
 
@@ -218,12 +219,12 @@ class RunDisplay:
 
     def _print_outcome(self, cell: CellRecord) -> None:
         if cell["result"] is not None:
-            self.console.print(Text(f"  Out: {_clip(cell['result'])}", style="bold"))
+            self.console.print(Text(f"  Out: {shorten(cell['result'], 300)}", style="bold"))
         error = cell["error"]
         if cell["timed_out"]:
             line = Text(f"  ✗ timed out after {cell['duration_ms'] / 1000:.1f} s", style="red")
         elif error is not None:
-            line = Text(f"  ✗ {error['name']}: {_clip(error['value'])}", style="red")
+            line = Text(f"  ✗ {error['name']}: {shorten(error['value'], 300)}", style="red")
         else:
             line = Text(f"  ✓ ok in {cell['duration_ms']:.0f} ms", style="green")
         self.console.print(line)
@@ -268,8 +269,3 @@ class RunDisplay:
             doing = _NODE_DOING.get(progress.node, "")
             parts.append(Spinner("dots", Text(f"{progress.node}: {doing}", style="cyan")))
         return Group(*parts)
-
-
-def _clip(text: str, limit: int = 300) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"

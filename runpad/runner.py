@@ -11,12 +11,11 @@ written to be safe to re-run.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import dataclasses
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -26,6 +25,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command, StreamMode
 
 from runpad.agents.session import thread_dir
+from runpad.bridge import run_sync
 from runpad.context import Context
 from runpad.errors import ConfigurationError, MissingDependencyError, RunNotFound
 from runpad.graphs import AnalysisInput, build_analysis_graph
@@ -161,22 +161,12 @@ def new_thread_id() -> str:
 
 def run(task: str, **options: Any) -> RunResult:
     """`arun` for synchronous code (also inside Jupyter, where a loop already runs)."""
-    return _run_sync(arun(task, **options))
+    return run_sync(arun(task, **options))
 
 
 def resume(thread_id: str, **options: Any) -> RunResult:
     """`aresume` for synchronous code."""
-    return _run_sync(aresume(thread_id, **options))
-
-
-def _run_sync(coroutine: Coroutine[Any, Any, _T]) -> _T:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    # A loop is running in this thread (Jupyter): run ours in a worker thread.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+    return run_sync(aresume(thread_id, **options))
 
 
 async def _drive(

@@ -36,6 +36,7 @@ from runpad.sandbox.base import Sandbox
 from runpad.sandbox.limits import MiB
 from runpad.sandbox.results import Execution, OutputChunk
 from runpad.state import AnalysisState, ArtifactRef, CellDraft, CellLanguage, CellRecord, ErrorInfo
+from runpad.text import head_tail
 from runpad.tools.dot import render_dot
 from runpad.tools.sql import SqlResult, format_sql_result
 
@@ -43,7 +44,6 @@ __all__ = [
     "PREVIEW_CHARS",
     "cell_record",
     "execute_cell",
-    "preview",
     "split_database_line",
     "thread_dir",
 ]
@@ -53,13 +53,6 @@ PREVIEW_CHARS = 2000
 MAX_ARTIFACT_BYTES = 50 * 1024 * 1024
 
 _DATABASE_LINE = re.compile(r"^\s*--\s*database\s*:\s*(?P<name>[\w.-]+)\s*$", re.I | re.M)
-
-
-def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]}\n[... {len(text) - limit} characters omitted ...]\n{text[-half:]}"
 
 
 def split_database_line(code: str, databases: list[str]) -> tuple[str | None, str]:
@@ -207,7 +200,7 @@ def _sql_record(
         attempt=state.get("attempt", 0),
         language="sql",
         code=draft["code"],
-        stdout=preview(text) if error is None else "",
+        stdout=head_tail(text, PREVIEW_CHARS) if error is None else "",
         stderr="",
         result=None,
         error=error,
@@ -235,10 +228,14 @@ def cell_record(
         attempt=state.get("attempt", 0),
         language=language,
         code=code,
-        stdout=preview(execution.stdout),
-        stderr=preview(execution.stderr),
-        result=preview(execution.text) if execution.text is not None else None,
-        error={"name": error.name, "value": error.value, "traceback": preview(error.traceback)}
+        stdout=head_tail(execution.stdout, PREVIEW_CHARS),
+        stderr=head_tail(execution.stderr, PREVIEW_CHARS),
+        result=head_tail(execution.text, PREVIEW_CHARS) if execution.text is not None else None,
+        error={
+            "name": error.name,
+            "value": error.value,
+            "traceback": head_tail(error.traceback, PREVIEW_CHARS, head_share=0.2),
+        }
         if error
         else None,
         ok=execution.ok,

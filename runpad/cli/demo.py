@@ -13,13 +13,14 @@ from rich.table import Table
 from rich.text import Text
 
 from runpad.cli.options import ModelOption, QuietOption
-from runpad.cli.output import clip, one_line, stderr_console, stdout_console
+from runpad.cli.output import stderr_console, stdout_console
 from runpad.cli.runs import Invocation, Output, RunSettings, drive_sync, make_context, save_settings
 from runpad.demo import DEMO_LIMITS, DEMO_TASKS, EMBEDDED_MODEL_NOTE, DemoTask
 from runpad.models import describe_model
 from runpad.report import run_files
 from runpad.runner import EventHandler, arun, new_thread_id
 from runpad.runs import RunResult
+from runpad.text import one_line, shorten
 
 __all__ = ["app"]
 
@@ -85,7 +86,9 @@ def _print_demo_summary(
         table.add_column(column, overflow="fold")
     for demo, result in results:
         answer = result.answer or f"(none: {one_line(result.stop_reason or result.status)})"
-        table.add_row(demo.task, result.status, clip(answer, 200), clip(_computed(result), 200))
+        table.add_row(
+            demo.task, result.status, shorten(answer, 200), shorten(_computed(result), 200)
+        )
     (console if not quiet else stdout_console()).print(table, soft_wrap=False)
     for _, result in results:
         if result.output_dir:

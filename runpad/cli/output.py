@@ -1,5 +1,5 @@
 """What every command shares for its output: the exit codes, the consoles, failing with a
-message, and text cut to fit a line or a table cell.
+message (text cut to fit a line or a table cell is `runpad.text`'s).
 
 Output meant for programs goes to stdout (an answer, a cell's own output, `--json`
 documents); progress, warnings, errors and summaries go to stderr.
@@ -23,9 +23,7 @@ __all__ = [
     "EXIT_SANDBOX",
     "EXIT_STOPPED",
     "EXIT_USAGE",
-    "clip",
     "fail",
-    "one_line",
     "stderr_console",
     "stdout_console",
 ]
@@ -53,19 +51,3 @@ def fail(message: str, code: int) -> NoReturn:
     """Print `Error: message` on stderr and exit with `code`."""
     stderr_console().print(Text(f"Error: {message}", style="red"))
     raise typer.Exit(code)
-
-
-def clip(text: str, limit: int) -> str:
-    """`text` without surrounding blank space, cut to `limit` characters (an ellipsis ends
-    what was cut)."""
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def one_line(text: str, limit: int = 160) -> str:
-    """`text` as one readable line of at most `limit` characters.
-
-    For a stop reason in a table: a SyntaxError's message quotes the offending line, which a
-    model may have written 2,000 characters long; the report keeps the whole text.
-    """
-    return clip(" ".join(text.split()), limit)

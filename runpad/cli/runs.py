@@ -18,6 +18,7 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.text import Text
 
+from runpad.bridge import run_sync
 from runpad.cli.options import (
     CheckpointsOption,
     DatabaseOption,
@@ -185,10 +186,10 @@ def make_context(
         try:
             probe = context.database(name).run("SELECT 1")
         except RunpadError as exc:
-            asyncio.run(context.aclose())
+            run_sync(context.aclose())
             fail(f"Database {name!r} cannot be used: {exc}", EXIT_USAGE)
         if probe.error is not None:
-            asyncio.run(context.aclose())
+            run_sync(context.aclose())
             fail(
                 f"Could not reach database {name!r}: {probe.error.name}: {probe.error.value}",
                 EXIT_USAGE,
@@ -264,7 +265,7 @@ def _execute(invocation: Invocation, start: _Start) -> NoReturn:
 def drive_sync(invocation: Invocation, start: _Start) -> RunResult:
     thread_id = invocation.thread_id
     try:
-        return asyncio.run(_drive(invocation, start))
+        return run_sync(_drive(invocation, start))
     except KeyboardInterrupt:
         fail(f"Interrupted. Continue with `runpad resume {thread_id}`.", EXIT_INTERRUPTED)
     except SandboxError as exc:

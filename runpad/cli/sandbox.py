@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import warnings
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from runpad.bridge import run_sync
 from runpad.cli.output import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -227,7 +227,7 @@ def sandbox_run(
     except ConfigurationError as exc:
         raise typer.BadParameter(str(exc), param_hint="--backend") from exc
     try:
-        executions = asyncio.run(
+        executions = run_sync(
             _run_cells(sandbox, cells, live=not json_output, keep_going=keep_going)
         )
     except RunpadError as exc:

@@ -19,12 +19,12 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from runpad.bridge import run_sync
 from runpad.cli.options import CheckpointsOption, JsonOption, OutOption, ThreadArgument
 from runpad.cli.output import (
     EXIT_FAILED,
     EXIT_USAGE,
     fail,
-    one_line,
     stderr_console,
     stdout_console,
 )
@@ -37,6 +37,7 @@ from runpad.runs import (
     read_sqlite_run,
     sqlite_store,
 )
+from runpad.text import one_line
 
 __all__ = ["app", "find_run", "load_run", "store_missing"]
 
@@ -65,11 +66,10 @@ def find_run(thread_id: str, checkpoints: str | None, out: Path) -> RunResult:
             if result is None:
                 raise RunNotFound(thread_id)
             return result
-    import asyncio
 
     from runpad.runner import aget_run
 
-    return asyncio.run(aget_run(thread_id, checkpointer=checkpoints, run_dir=out))
+    return run_sync(aget_run(thread_id, checkpointer=checkpoints, run_dir=out))
 
 
 def load_run(thread_id: str, checkpoints: str | None, out: Path) -> RunResult:
@@ -89,11 +89,10 @@ def _list_runs(checkpoints: str | None, out: Path) -> list[RunSummary]:
             return list_sqlite_runs(store)
         except UnsupportedCheckpoint:
             pass  # LangGraph reads it below
-    import asyncio
 
     from runpad.runner import alist_runs
 
-    return asyncio.run(alist_runs(checkpointer=checkpoints, run_dir=out))
+    return run_sync(alist_runs(checkpointer=checkpoints, run_dir=out))
 
 
 @app.command("threads")

@@ -6,7 +6,6 @@ scored less than 100%; 2 usage error; 3 the sandbox could not start; 130 interru
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import sys
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from runpad.bridge import run_sync
 from runpad.errors import ConfigurationError, ModelUnavailable, SandboxError
 from runpad.evaluation.report import EvalReport, TaskResult, markdown_table
 from runpad.evaluation.runner import EVAL_LIMITS, MODES, EvalSettings, evaluate
@@ -98,7 +98,7 @@ def eval_command(
     )
     console = Console(file=sys.stderr, highlight=False, soft_wrap=True)
     try:
-        report = asyncio.run(_run_with_progress(suite, settings, console))
+        report = run_sync(_run_with_progress(suite, settings, console))
     except ModelUnavailable as exc:  # the local model's weights: missing, corrupt, too big
         console.print(Text(f"Error: {exc}", style="red"))
         raise typer.Exit(3) from None

@@ -34,8 +34,8 @@ from typing import Any, TypeVar
 from langgraph._internal._runnable import RunnableCallable
 from langgraph.graph import StateGraph
 
+from runpad.bridge import EventLoopThread
 from runpad.context import Context
-from runpad.sandbox.sync import EventLoopThread
 
 __all__ = ["close_sync_sessions", "run_on_sync_loop", "with_sync_nodes"]
 

@@ -23,6 +23,7 @@ from runpad.mcp.sessions import McpSession, SessionRegistry
 from runpad.mcp.settings import McpSettings
 from runpad.report import run_files
 from runpad.runner import RunResult, aget_run, aresume, arun, new_thread_id
+from runpad.text import one_line
 
 __all__ = ["AnalysisService", "ProgressNarrator"]
 
@@ -35,11 +36,6 @@ _NODE_DOING = {
     "searcher": "looking things up",
     "reporter": "writing the answer",
 }
-
-
-def _clip(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class ProgressNarrator:
@@ -72,12 +68,12 @@ class ProgressNarrator:
             first = next((line for line in event["code"].splitlines() if line), "")
             return [
                 f"cell {event['index']} ({event['language']}, step "
-                f"{self.step_index + 1}): {_clip(first, 120)}"
+                f"{self.step_index + 1}): {one_line(first, 120)}"
             ]
         if event["type"] == "session_restored":
             return [event["message"]]
         if event["type"] == "search":
-            return [f"searching the web: {_clip(event['query'])}"]
+            return [f"searching the web: {one_line(event['query'], 200)}"]
         if event["type"] == "docs":
             return [f"looking up documentation: {', '.join(event['names'])}"]
         if event["type"] == "verdict":
@@ -90,14 +86,14 @@ class ProgressNarrator:
             steps = "; ".join(
                 f"{number}. {step['description']}" for number, step in enumerate(update["plan"], 1)
             )
-            messages.append(f"plan: {_clip(steps, 600)}")
+            messages.append(f"plan: {one_line(steps, 600)}")
         if node == "router" and update.get("route") == "answer":
             messages.append("answering without running code")
         if node == "executor":
             for cell in update.get("cells", []):
                 messages.append(f"cell {cell['index']}: {self._outcome(cell)}")
         if update.get("status") in ("stopped", "rejected") and update.get("stop_reason"):
-            messages.append(f"{update['status']}: {_clip(str(update['stop_reason']), 400)}")
+            messages.append(f"{update['status']}: {one_line(str(update['stop_reason']), 400)}")
         return messages
 
     @staticmethod
@@ -106,9 +102,9 @@ class ProgressNarrator:
             return f"timed out after {cell['duration_ms'] / 1000:.1f} s"
         error = cell.get("error")
         if error:
-            return f"{error['name']}: {_clip(str(error['value']), 160)}"
+            return f"{error['name']}: {one_line(str(error['value']), 160)}"
         shown = (cell.get("stdout") or "") + (cell.get("result") or "")
-        return "ok" + (f": {_clip(shown, 160)}" if shown.strip() else "")
+        return "ok" + (f": {one_line(shown, 160)}" if shown.strip() else "")
 
     def _verdict(self, verdict: Verdict) -> list[str]:
         decision, notes = verdict["decision"], verdict["notes"]
@@ -118,9 +114,9 @@ class ProgressNarrator:
             self.step_index = verdict["step"]  # the next step, counted from 0
             return [f"reviewer: step {verdict['step']} done"]
         if decision == "repair":
-            return [f"reviewer: repair: {_clip(notes or 'fix the error')}"]
+            return [f"reviewer: repair: {one_line(notes or 'fix the error', 200)}"]
         if decision == "replan":
-            return [f"reviewer: new plan: {_clip(notes or 'the step failed')}"]
+            return [f"reviewer: new plan: {one_line(notes or 'the step failed', 200)}"]
         if decision == "rerun_winner":
             return [f"reviewer: {notes}, running the winning program again"]
         return []  # "stop": the status update says why

@@ -260,6 +260,8 @@ def _serve(settings: McpSettings, http: bool) -> None:
     def ready(url: str) -> None:
         console.print(Text(f"runpad MCP server listening on {url} ({what})", style="dim"))
 
+    # anyio.run rather than runpad.bridge.run_sync, as the MCP SDK starts its own servers:
+    # the SDK is written on anyio (here on asyncio, a fresh loop for the server's lifetime).
     try:
         if http:
             anyio.run(functools.partial(serve_http, server, on_ready=ready))

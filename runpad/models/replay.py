@@ -24,11 +24,12 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
 from pydantic import PrivateAttr
 
 from runpad.errors import ConfigurationError
+from runpad.models.function import chat_result
 
 __all__ = ["RECORD_VERSION", "ReplayChatModel", "ReplyRecorder"]
 
@@ -120,4 +121,4 @@ class ReplayChatModel(BaseChatModel):
             raise ConfigurationError(f"The record {self.path} has no more replies.")
         content = self._ordered[self._position]
         self._position += 1
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=content))])
+        return chat_result(content, messages)

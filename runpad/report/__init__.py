@@ -37,6 +37,7 @@ from nbformat import NotebookNode
 from runpad.cells import KERNEL_NAME, REPLAYED_LANGUAGES
 from runpad.sandbox.results import format_size
 from runpad.state import ArtifactRef, CellRecord, Verdict
+from runpad.text import one_line
 
 if TYPE_CHECKING:  # at run time, `runpad show` and `export` need neither graph nor kernel
     from runpad.runs import RunResult
@@ -133,7 +134,7 @@ def render_markdown(result: RunResult, directory: str | Path | None = None) -> s
     the report renders wherever that directory is copied.
     """
     base = Path(directory or result.output_dir or ".")
-    lines = [f"# {_one_line(result.task) or 'runpad run'}", ""]
+    lines = [f"# {one_line(result.task, 120) or 'runpad run'}", ""]
     facts = [(key, f"`{value}`" if key == "thread" else value) for key, value in run_facts(result)]
     lines += ["| | |", "|---|---|", *(f"| {key} | {value} |" for key, value in facts), ""]
     lines += ["## Answer", "", render_answer(result).strip(), ""]
@@ -253,11 +254,6 @@ def _fence(text: str) -> str:
     return f"{fence}text\n{text.rstrip()}\n{fence}"
 
 
-def _one_line(text: str, limit: int = 120) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def _figures(cell: CellRecord) -> list[ArtifactRef]:
     """The cell's drawn figures: the executor stores them after its files, one per image."""
     images = cell["images"]
@@ -344,7 +340,7 @@ def _work_dir_files(result: RunResult, base: Path) -> list[str]:
 
 
 def _notebook_intro(result: RunResult) -> str:
-    lines = [f"# {_one_line(result.task) or 'runpad run'}", ""]
+    lines = [f"# {one_line(result.task, 120) or 'runpad run'}", ""]
     if len(result.task.strip().splitlines()) > 1:
         lines += [result.task.strip(), ""]
     if result.files:

@@ -48,11 +48,11 @@ from runpad.report import (
     _VERDICT_WORDS,
     _artifact_file,
     _link,
-    _one_line,
     render_answer,
     run_facts,
 )
 from runpad.sandbox.results import format_size
+from runpad.text import one_line, shorten
 
 if TYPE_CHECKING:
     from runpad.runs import RunResult
@@ -271,7 +271,7 @@ def _page(result: RunResult, base: Path) -> _Page:
         pending_code = _highlight(body.text, str(pending.get("language", "python")))
         pending_note = body.note
     return _Page(
-        title=_one_line(result.task) or "runpad run",
+        title=one_line(result.task, 120) or "runpad run",
         task=budget.text(result.task.strip()).text,
         status=result.status,
         answered=bool(result.answer),
@@ -441,7 +441,9 @@ def _table(artifact: ArtifactRef, base: Path, budget: _Budget) -> _Table | None:
         notes.append(f"the first {MAX_TABLE_ROWS} of {total - 1:,} rows")
     if width > MAX_TABLE_COLUMNS:
         notes.append(f"the first {MAX_TABLE_COLUMNS} of {width} columns")
-    cells = [[_clip(value) for value in row[:MAX_TABLE_COLUMNS]] for row in rows]
+    cells = [
+        [shorten(value, MAX_TABLE_CELL_CHARS) for value in row[:MAX_TABLE_COLUMNS]] for row in rows
+    ]
     budget.text_chars -= sum(len(value) for row in cells for value in row)
     note = f"Showing {' and '.join(notes)}; the whole table is in {artifact['name']}."
     return _Table(artifact["name"], cells[0], cells[1:], note if notes else None)
@@ -456,10 +458,6 @@ def _first_rows(reader: Iterable[list[str]]) -> tuple[list[list[str]], int]:
         if len(rows) <= MAX_TABLE_ROWS:
             rows.append(row)
     return rows, total
-
-
-def _clip(value: str) -> str:
-    return value if len(value) <= MAX_TABLE_CELL_CHARS else value[: MAX_TABLE_CELL_CHARS - 1] + "…"
 
 
 # -- the browser: PDF and opening the page ---------------------------------------------------------

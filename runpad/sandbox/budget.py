@@ -19,26 +19,15 @@ from collections.abc import Callable
 
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.results import Execution, ExecutionError, JSONValue, RichResult, format_size
+from runpad.text import head_tail
 
-__all__ = ["PREVIEW_CHARS", "ResultBudget", "clip", "fit_error", "fit_execution", "result_size"]
+__all__ = ["PREVIEW_CHARS", "ResultBudget", "fit_error", "fit_execution", "result_size"]
 
 PREVIEW_CHARS = 2_000
 """Characters of a too-large result's text/plain form kept in its place (head and tail)."""
 
 SpillWriter = Callable[[str, bytes], bool]
 """`write(name, data) -> saved`: writes a spill file into the work dir (False if it could not)."""
-
-
-def clip(text: str, limit: int, head_share: float = 0.5) -> str:
-    """`text` cut to at most about `limit` characters: its head and tail, and a marker."""
-    if len(text) <= limit:
-        return text
-    marker = "\n[... {} characters omitted by runpad's output limit ...]\n"
-    room = max(0, limit - len(marker) - 12)
-    head = int(room * head_share)
-    tail = room - head
-    omitted = len(text) - head - tail
-    return text[:head] + marker.format(omitted) + (text[-tail:] if tail else "")
 
 
 def result_size(data: dict[str, JSONValue]) -> int:
@@ -53,9 +42,9 @@ def fit_error(error: ExecutionError | None, limits: Limits) -> ExecutionError | 
     """The error with its value and traceback within `Limits.error_bytes` each."""
     if error is None:
         return None
-    value = clip(error.value, limits.error_bytes)
+    value = head_tail(error.value, limits.error_bytes)
     # The end of a traceback names the error and the line that raised it.
-    traceback = clip(error.traceback, limits.error_bytes, head_share=0.2)
+    traceback = head_tail(error.traceback, limits.error_bytes, head_share=0.2)
     if value is error.value and traceback is error.traceback:
         return error
     return ExecutionError(name=error.name[:200], value=value, traceback=traceback)
@@ -120,7 +109,7 @@ class ResultBudget:
             f"(Limits.result_bytes / cell_output_bytes); its payloads were {where}]"
         )
         text = result.data.get("text/plain")
-        shown = clip(text, PREVIEW_CHARS) + "\n" if isinstance(text, str) else ""
+        shown = head_tail(text, PREVIEW_CHARS) + "\n" if isinstance(text, str) else ""
         return RichResult(data={"text/plain": shown + note}, is_main_result=result.is_main_result)
 
     def _spill(self, mime: str, value: JSONValue) -> str | None:
@@ -171,7 +160,7 @@ def fit_execution(execution: Execution, limits: Limits) -> Execution:
     for stream in ("stdout", "stderr"):
         text: str = getattr(execution, stream)
         if len(text) > limits.output_bytes + 300:  # head, tail and the capture's marker
-            changes[stream] = clip(text, limits.output_bytes)
+            changes[stream] = head_tail(text, limits.output_bytes)
             changes[f"{stream}_truncated"] = True
     error = fit_error(execution.error, limits)
     if error is not execution.error:

@@ -19,9 +19,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import BinaryIO
 
+from runpad.text import omission_marker
+
 __all__ = ["KernelLog", "StreamCapture"]
 
-_MARKER = "\n[... {omitted} characters omitted; the whole stream is in {spill} ...]\n"
 _SPILL_CUT = "\n[... runpad stopped writing this spill file at its size limit ...]\n"
 
 
@@ -82,7 +83,7 @@ class StreamCapture:
         tail = tail[-self._tail_limit :]
         omitted = self._total - len(head) - len(tail)
         label = spill_label or self.spill_name or "no spill file"
-        return head + _MARKER.format(omitted=omitted, spill=label) + tail
+        return head + omission_marker(omitted, f"the whole stream is in {label}") + tail
 
     def close(self) -> None:
         if self._spill is not None:

@@ -10,80 +10,21 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import threading
 from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from runpad.bridge import EventLoopThread
 from runpad.errors import SandboxClosed
 from runpad.sandbox.base import Sandbox
 from runpad.sandbox.results import Execution, FileInfo, Language, OutputCallback
 
-__all__ = ["EventLoopThread", "SyncSandbox"]
+__all__ = ["SyncSandbox"]
 
 T = TypeVar("T")
 
 _CLOSED = "This sandbox session was closed; open a new one."
-
-
-class EventLoopThread:
-    """An asyncio event loop running in a daemon thread, to call async code from sync code.
-
-    Args:
-        name: the thread's name, shown in debuggers and thread dumps.
-    """
-
-    def __init__(self, name: str = "runpad-loop") -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
-        self._thread.start()
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
-
-    @property
-    def is_running(self) -> bool:
-        return self._thread.is_alive()
-
-    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Schedule `coro` on the loop; the future can be waited on from any thread."""
-        if not self._thread.is_alive():
-            coro.close()
-            raise RuntimeError("This event loop thread was stopped.")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
-
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` on the loop and block until it returns (or raises)."""
-        if threading.current_thread() is self._thread:
-            coro.close()
-            # Blocking the loop's own thread on the loop would wait forever.
-            raise RuntimeError(
-                "A synchronous sandbox method was called from its own event loop thread "
-                "(an on_output callback?); call the async Sandbox there instead."
-            )
-        return self.submit(coro).result()
-
-    def stop(self) -> None:
-        """Stop the loop, cancel what still runs on it and join the thread; idempotent."""
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            if threading.current_thread() is not self._thread:
-                self._thread.join()
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_forever()
-        finally:
-            pending = asyncio.all_tasks(self._loop)
-            for task in pending:
-                task.cancel()
-            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-            self._loop.run_until_complete(self._loop.shutdown_default_executor())
-            self._loop.close()
 
 
 class SyncSandbox:

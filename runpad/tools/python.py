@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from runpad.sandbox.base import Sandbox
 from runpad.sandbox.results import Execution, format_size
+from runpad.text import head_tail
 from runpad.tools.session import SandboxSource, SandboxTool
 
 __all__ = [
@@ -125,17 +126,9 @@ def _fit(texts: list[str], head_shares: list[float], budget: int) -> list[str]:
         else:
             high = cap - 1
     return [
-        _head_tail(text, low, share) if len(text) > low else text
+        head_tail(text, low, share) if len(text) > low else text
         for text, share in zip(texts, head_shares, strict=True)
     ]
-
-
-def _head_tail(text: str, keep: int, head_share: float) -> str:
-    head = int(keep * head_share)
-    tail = keep - head
-    omitted = len(text) - head - tail
-    tail_text = text[len(text) - tail :] if tail else ""
-    return f"{text[:head]}\n[... {omitted} characters omitted ...]\n{tail_text}"
 
 
 class RunPythonTool(SandboxTool):

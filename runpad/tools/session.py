@@ -20,6 +20,7 @@ from typing import Annotated, Any, Self, TypeAlias, TypeVar
 from langchain_core.tools import BaseTool
 from pydantic import Field, PrivateAttr, SkipValidation
 
+from runpad.bridge import submit_to
 from runpad.errors import ConfigurationError
 from runpad.sandbox.base import Sandbox
 from runpad.sandbox.pool import SandboxPool
@@ -41,7 +42,7 @@ async def _on_loop(
         return await make()
     if loop.is_closed() or not loop.is_running():
         raise ConfigurationError(_loop_gone(tool))
-    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(make(), loop))
+    return await asyncio.wrap_future(submit_to(loop, make()))
 
 
 def _on_loop_sync(
@@ -61,7 +62,7 @@ def _on_loop_sync(
         )
     if loop.is_closed() or not loop.is_running():
         raise ConfigurationError(_loop_gone(tool))
-    return asyncio.run_coroutine_threadsafe(make(), loop).result()
+    return submit_to(loop, make()).result()
 
 
 def _started_elsewhere(tool: str) -> str:

@@ -164,11 +164,11 @@ async def test_run_python_in_a_langchain_agent() -> None:
     from langchain.agents import create_agent
     from langchain_core.messages import HumanMessage
 
+    from runpad.models import FunctionChatModel, tool_call_reply
     from runpad.sandbox import open_sandbox
-    from runpad.testing import ScriptedChatModel, tool_call_reply
     from runpad.tools import RunPythonTool
 
-    model = ScriptedChatModel(
+    model = FunctionChatModel(
         replies=[tool_call_reply("run_python", {"code": "sum(range(101))"}), "It is 5050."]
     )
     async with RunPythonTool(lambda: open_sandbox("local")) as run_python:

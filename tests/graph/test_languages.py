@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from runpad.testing import ScriptedChatModel
+from runpad.models import FunctionChatModel
 from tests.fixtures.data import make_shop
 from tests.fixtures.scripted import ROUTE_CODE, CountingManager, Script, code, run_task
 
@@ -199,7 +199,7 @@ async def test_a_dot_diagram_with_a_repaired_syntax_error(
 async def test_a_step_that_needs_documentation(
     script: Script, sandboxes: CountingManager, tmp_path: Path
 ) -> None:
-    coder = ScriptedChatModel(
+    coder = FunctionChatModel(
         replies=[
             code("import statistics\nprint(statistics.fmean([1, 2, 3, 4], weights=[1, 1, 1, 5]))")
         ]
@@ -227,7 +227,7 @@ async def test_a_step_that_needs_documentation(
 async def test_an_attribute_error_looks_up_the_api_before_the_repair(
     script: Script, sandboxes: CountingManager, tmp_path: Path
 ) -> None:
-    coder = ScriptedChatModel(
+    coder = FunctionChatModel(
         replies=[
             code("import statistics\nvalues = [2, 4, 9]\nprint(statistics.meen(values))"),
             code("import statistics\nvalues = [2, 4, 9]\nprint(statistics.mean(values))"),
@@ -258,7 +258,7 @@ async def test_a_search_step_with_the_network_down_goes_on(
 ) -> None:
     monkeypatch.setattr("ddgs.DDGS", OfflineDDGS)
     OfflineDDGS.searches.clear()
-    coder = ScriptedChatModel(replies=[code("print(2 ** 10)")])
+    coder = FunctionChatModel(replies=[code("print(2 ** 10)")])
     model = script(
         router=[ROUTE_CODE],
         planner=[

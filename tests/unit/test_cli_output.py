@@ -7,9 +7,9 @@ import io
 from rich.console import Console
 
 from runpad.cli.demo import _print_demo_summary
-from runpad.cli.output import clip, one_line
 from runpad.demo import DEMO_TASKS
 from runpad.runs import RunResult
+from runpad.text import one_line, shorten
 
 LONG_LINE = "x = (" + "1+" * 1000
 REASON = (
@@ -26,7 +26,7 @@ def test_one_line_joins_lines_and_cuts_to_the_limit() -> None:
     assert line.startswith("Step 1 kept failing the static check: SyntaxError: '(' was never")
     assert line.endswith("…")
     assert one_line("  short\n reason  ") == "short reason"
-    assert clip("  kept as is\n", 20) == "kept as is"
+    assert shorten("  kept as is\n", 20) == "kept as is"
 
 
 def test_the_demo_table_shows_a_stopped_run_in_one_line() -> None:

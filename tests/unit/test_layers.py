@@ -17,19 +17,22 @@ import runpad
 
 PACKAGE = Path(runpad.__file__).parent
 
-_BOTTOM = {"errors", "cells", "home", "state"}  # plain data, the exception tree, the cache dir
+# Plain data, the exception tree, the cache dir, text cut to a limit, the sync/async bridge.
+_BOTTOM = {"errors", "cells", "home", "state", "text", "bridge"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "cells": set(),
     "home": set(),
     "state": set(),
+    "text": set(),
+    "bridge": set(),
     "answers": set(),
     "events": {"state"},
-    "sandbox": {"errors", "cells", "home"},
+    "sandbox": {"errors", "cells", "home", "text", "bridge"},
     "sql": {"errors"},
     "models": {"errors", "home"},
     "prompts": {"errors"},
-    "tools": {"errors", "sandbox", "sql"},
+    "tools": {"errors", "sandbox", "sql", "text", "bridge"},
     "context": _BOTTOM | {"models", "prompts", "sandbox", "sql", "tools"},
     "agents": _BOTTOM
     | {"answers", "context", "events", "models", "prompts", "sandbox", "sql", "tools"}
@@ -39,7 +42,6 @@ ALLOWED: dict[str, set[str]] = {
     "report": _BOTTOM | {"runs", "sandbox"},
     "display": _BOTTOM | {"events", "sandbox"},
     "runner": _BOTTOM | {"agents", "context", "events", "graphs", "models", "report", "runs"},
-    "testing": _BOTTOM | {"models"},
     "demo": _BOTTOM | {"context"},
     "evaluation": _BOTTOM
     | {"agents", "answers", "context", "models", "runner", "runpad", "runs", "sandbox", "sql"},

@@ -11,16 +11,16 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import create_react_agent
 
 from runpad.errors import ConfigurationError
+from runpad.models import FunctionChatModel, tool_call_reply
 from runpad.sandbox import LocalSandbox, Sandbox, SandboxPool
 from runpad.sandbox.results import Artifact, Execution, ExecutionError, RichResult
-from runpad.testing import ScriptedChatModel, tool_call_reply
 from runpad.tools import RunPythonTool, format_execution
 from tests.fixtures.sandboxes import TEST_LIMITS, tool_messages
 
 sandboxed = pytest.mark.usefixtures("require_sandbox")
 
 
-def react_agent(model: ScriptedChatModel, tool: RunPythonTool) -> CompiledStateGraph[Any]:
+def react_agent(model: FunctionChatModel, tool: RunPythonTool) -> CompiledStateGraph[Any]:
     # create_react_agent is deprecated in favour of langchain.agents.create_agent, which
     # lives in a package runpad does not depend on; the prebuilt agent is what we test with.
     with pytest.warns(DeprecationWarning, match="create_react_agent"):
@@ -33,7 +33,7 @@ def react_agent(model: ScriptedChatModel, tool: RunPythonTool) -> CompiledStateG
 @sandboxed
 async def test_the_model_gets_the_real_output_and_answers(local_sandbox: LocalSandbox) -> None:
     code = "squares = [i * i for i in range(10)]\nprint('count', len(squares))\nsum(squares)"
-    model = ScriptedChatModel(
+    model = FunctionChatModel(
         replies=[tool_call_reply("run_python", {"code": code}), "The sum is 285."]
     )
     tool = RunPythonTool(local_sandbox)
@@ -55,7 +55,7 @@ async def test_the_model_gets_the_real_output_and_answers(local_sandbox: LocalSa
 
 @sandboxed
 async def test_an_error_reaches_the_model_which_repairs_it(local_sandbox: LocalSandbox) -> None:
-    model = ScriptedChatModel(
+    model = FunctionChatModel(
         replies=[
             tool_call_reply("run_python", {"code": "total = base * 2"}),
             tool_call_reply("run_python", {"code": "base = 21\ntotal = base * 2\ntotal"}),
@@ -81,7 +81,7 @@ async def test_parallel_tool_calls_run_one_at_a_time(local_sandbox: LocalSandbox
         ToolCall(name="run_python", args={"code": "import time; time.sleep(0.3); 'a'"}, id="a"),
         ToolCall(name="run_python", args={"code": "'b'"}, id="b"),
     ]
-    model = ScriptedChatModel(replies=[AIMessage(content="", tool_calls=calls), "done"])
+    model = FunctionChatModel(replies=[AIMessage(content="", tool_calls=calls), "done"])
     tool = RunPythonTool(local_sandbox)
     result = await react_agent(model, tool).ainvoke({"messages": [("user", "Both.")]})
 
@@ -97,7 +97,7 @@ def test_a_sync_agent_with_a_factory_gets_its_own_session() -> None:
         made.append(LocalSandbox(TEST_LIMITS))
         return made[-1]
 
-    model = ScriptedChatModel(
+    model = FunctionChatModel(
         replies=[
             tool_call_reply("run_python", {"code": "x = 6"}),
             tool_call_reply("run_python", {"code": "x * 7"}),

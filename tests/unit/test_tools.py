@@ -20,8 +20,8 @@ from langchain_core.tools import BaseTool, tool
 from langgraph.prebuilt import create_react_agent
 
 import runpad.tools
+from runpad.models import FunctionChatModel, tool_call_reply
 from runpad.sandbox import FakeSandbox, LocalSandbox
-from runpad.testing import ScriptedChatModel, tool_call_reply
 from runpad.tools import (
     LookupDocsTool,
     RenderDotTool,
@@ -99,7 +99,7 @@ async def test_a_prebuilt_agent_uses_all_five_tools(
             "INSERT INTO orders VALUES (1, 10.0), (2, 32.0);"
         )
     connection.close()
-    model = ScriptedChatModel(
+    model = FunctionChatModel(
         replies=[
             tool_call_reply("run_sql", {"query": "SELECT SUM(amount) AS total FROM orders"}),
             tool_call_reply("lookup_docs", {"names": ["statistics.fmean"]}),
