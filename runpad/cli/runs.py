@@ -55,9 +55,8 @@ from runpad.errors import (
 from runpad.report import run_files
 from runpad.runner import EventHandler, aresume, arun, new_thread_id
 from runpad.runs import RunResult
-from runpad.sandbox.environment import find_environment
-from runpad.sandbox.factory import BACKENDS, open_sandbox
-from runpad.sandbox.local.sandbox import find_bwrap
+from runpad.sandbox.factory import BACKENDS, check_can_start
+from runpad.sql import named_database_urls
 from runpad.sql.check import trust_role_warning
 from runpad.state import ApprovalDecision
 
@@ -131,24 +130,10 @@ _Start = Callable[[EventHandler], Awaitable[RunResult]]
 
 def _database_urls(values: list[str] | None) -> dict[str, str]:
     """`--db` values as the Context's `databases`: name -> URL."""
-    databases: dict[str, str] = {}
-    for value in values or []:
-        name, sep, url = value.partition("=")
-        if not sep or not name.isidentifier():  # a bare URL ("...?sslmode=require" too)
-            name, url = _database_name(value, databases), value
-        if name in databases:
-            raise typer.BadParameter(f"two databases are named {name!r}", param_hint="--db")
-        databases[name] = url
-    return databases
-
-
-def _database_name(url: str, taken: dict[str, str]) -> str:
-    stem = Path(url.rsplit("/", 1)[-1].split("?")[0]).stem
-    name = stem if stem.isidentifier() else "db"
-    number = 1
-    while (candidate := name if number == 1 else f"{name}{number}") in taken:
-        number += 1
-    return candidate
+    try:
+        return named_database_urls(values or [])
+    except ConfigurationError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--db") from exc
 
 
 def make_context(
@@ -204,12 +189,7 @@ def make_context(
 def _check_sandbox(backend: str) -> None:
     """Fail now, with what to do, when the sandbox surely cannot start."""
     try:
-        if backend == "local":
-            find_bwrap()
-        if backend in ("local", "unsafe-local"):
-            find_environment()
-        else:
-            open_sandbox(backend)  # not started: only checks that the backend loads
+        check_can_start(backend)
     except RunpadError as exc:
         fail(f"The {backend} sandbox cannot start here.\n{exc}", EXIT_SANDBOX)
 

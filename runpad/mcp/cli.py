@@ -40,17 +40,12 @@ def _fail(message: str, code: int) -> None:
 
 
 def _database_urls(values: list[str]) -> dict[str, str]:
-    databases: dict[str, str] = {}
-    for value in values:
-        name, sep, url = value.partition("=")
-        if not sep or not name.isidentifier():  # a bare URL: named after its file
-            url = value
-            stem = Path(url.rsplit("/", 1)[-1].split("?")[0]).stem
-            name = stem if stem.isidentifier() else "db"
-        if name in databases:
-            raise typer.BadParameter(f"two databases are named {name!r}", param_hint="--db")
-        databases[name] = url
-    return databases
+    from runpad.sql import named_database_urls
+
+    try:
+        return named_database_urls(values)
+    except ConfigurationError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--db") from exc
 
 
 @mcp_app.command(name="mcp")
@@ -208,17 +203,10 @@ def _check_model(model: str | None) -> None:
 
 
 def _check_sandbox(backend: str) -> None:
-    from runpad.sandbox.environment import find_environment
-    from runpad.sandbox.factory import open_sandbox
-    from runpad.sandbox.local.sandbox import find_bwrap
+    from runpad.sandbox.factory import check_can_start
 
     try:
-        if backend == "local":
-            find_bwrap()
-        if backend in ("local", "unsafe-local"):
-            find_environment()
-        else:
-            open_sandbox(backend)  # not started: only checks that the backend loads
+        check_can_start(backend)
     except RunpadError as exc:
         _fail(f"The {backend} sandbox cannot start here.\n{exc}", EXIT_SANDBOX)
 

@@ -7,7 +7,7 @@ from typing import Any
 from runpad.errors import ConfigurationError
 from runpad.sandbox.base import Sandbox
 
-__all__ = ["BACKENDS", "check_backend", "open_sandbox"]
+__all__ = ["BACKENDS", "check_backend", "check_can_start", "open_sandbox"]
 
 BACKENDS: tuple[str, ...] = ("local", "unsafe-local", "docker", "e2b")
 """The backends a user may choose (the CLI, Studio's form and the docs list these)."""
@@ -55,3 +55,23 @@ def open_sandbox(backend: str = "local", **options: Any) -> Sandbox:
     from runpad.sandbox.fake import FakeSandbox
 
     return FakeSandbox(**options)
+
+
+def check_can_start(backend: str) -> None:
+    """Raise the RunpadError that says what to install or change when `backend` surely
+    cannot start here (no bubblewrap, no sandbox environment, a missing SDK); starts nothing.
+
+    For front ends that check before a run: a run that would fail at its first cell fails
+    now instead, before a model is asked anything.
+    """
+    check_backend(backend)
+    if backend in ("local", "unsafe-local"):
+        from runpad.sandbox.environment import find_environment
+
+        if backend == "local":
+            from runpad.sandbox.local.sandbox import find_bwrap
+
+            find_bwrap()
+        find_environment()
+    else:
+        open_sandbox(backend)  # not started: only checks that the backend loads

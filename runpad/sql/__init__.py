@@ -14,7 +14,7 @@
 `runpad.tools.RunSqlTool` is the LangChain tool over `SqlDatabase`.
 """
 
-from runpad.sql.database import SqlDatabase, SqlLimits, parse_database_url
+from runpad.sql.database import SqlDatabase, SqlLimits, named_database_urls, parse_database_url
 from runpad.sql.results import SqlError, SqlResult, format_sql_result
 from runpad.sql.roles import RoleReport
 from runpad.sql.safety import read_only_violation, split_statements
@@ -30,6 +30,7 @@ __all__ = [
     "SqlResult",
     "TableSchema",
     "format_sql_result",
+    "named_database_urls",
     "parse_database_url",
     "read_only_violation",
     "split_statements",

@@ -52,7 +52,13 @@ from runpad.sql.roles import RoleReport, inspect_role, privileged_role_message
 from runpad.sql.safety import read_only_violation, split_statements, sqlite_read_only_guard
 from runpad.sql.schema import DatabaseSchema, describe_database
 
-__all__ = ["WRITES_OPT_IN", "SqlDatabase", "SqlLimits", "parse_database_url"]
+__all__ = [
+    "WRITES_OPT_IN",
+    "SqlDatabase",
+    "SqlLimits",
+    "named_database_urls",
+    "parse_database_url",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +102,33 @@ def _driver_available(module: str) -> bool:
 def hidden_url(url: URL) -> str:
     """The URL as text, with its password masked."""
     return url.render_as_string(hide_password=True)
+
+
+def named_database_urls(values: Iterable[str]) -> dict[str, str]:
+    """`NAME=URL` values (as `--db` takes them) as name -> URL.
+
+    A bare URL (one with no `NAME=` in front, "...?sslmode=require" included) is named after
+    its file or database (`shop.db` -> "shop"), numbered when that name is taken; two
+    values that give the same name are refused.
+    """
+    databases: dict[str, str] = {}
+    for value in values:
+        name, sep, url = value.partition("=")
+        if not sep or not name.isidentifier():
+            name, url = _name_for(value, databases), value
+        if name in databases:
+            raise ConfigurationError(f"two databases are named {name!r}")
+        databases[name] = url
+    return databases
+
+
+def _name_for(url: str, taken: dict[str, str]) -> str:
+    stem = Path(url.rsplit("/", 1)[-1].split("?")[0]).stem
+    name = stem if stem.isidentifier() else "db"
+    number = 1
+    while (candidate := name if number == 1 else f"{name}{number}") in taken:
+        number += 1
+    return candidate
 
 
 def parse_database_url(url: str | URL) -> URL:

@@ -21,27 +21,7 @@ from runpad.tools import (
     read_only_violation,
     split_statements,
 )
-
-
-def make_shop(path: Path) -> Path:
-    with sqlite3.connect(path) as connection:
-        connection.executescript(
-            """
-            CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, region TEXT);
-            CREATE TABLE orders (
-                id INTEGER PRIMARY KEY,
-                customer_id INTEGER REFERENCES customers(id),
-                amount REAL,
-                placed TEXT
-            );
-            INSERT INTO customers VALUES (1, 'Ada', 'north'), (2, 'Grace', 'south'),
-                                         (3, 'Edsger', 'north');
-            INSERT INTO orders VALUES (1, 1, 10.5, '2024-01-03'), (2, 2, 25.0, '2024-01-04'),
-                                      (3, 3, 5.25, '2024-02-01'), (4, 1, 4.25, '2024-02-09');
-            """
-        )
-    connection.close()
-    return path
+from tests.fixtures.data import make_shop
 
 
 def digest(path: Path) -> str:
