@@ -135,7 +135,7 @@ def _turn_off_the_scan() -> None:
     """Replace the work-dir scan by no-ops, in the shape of the tree this worker imported."""
     from runpad.sandbox import workdir
     from runpad.sandbox.limits import Limits
-    from runpad.sandbox.workdir import FileChanges, Snapshot, WorkDir
+    from runpad.sandbox.workdir import WorkDir
 
     if not hasattr(workdir, "FileChanges"):
         # A 'before' tree from when snapshot() returned the dict and changed_since() a list;
@@ -143,6 +143,7 @@ def _turn_off_the_scan() -> None:
         setattr(WorkDir, "snapshot", lambda self: {})  # noqa: B010
         setattr(WorkDir, "changed_since", lambda self, before: [])  # noqa: B010
         return
+    from runpad.sandbox.workdir import FileChanges, Snapshot
 
     def snapshot(self: WorkDir, deadline: float | None = None) -> tuple[Snapshot, bool]:
         return {}, True
