@@ -54,7 +54,10 @@ KILL_POINTS = {
 
 
 async def child(command: str, config: dict[str, Any]) -> dict[str, Any]:
-    from runpad.context import Context
+    try:  # a 'before' tree from when the Context lived in runpad.state
+        from runpad.state import Context  # type: ignore[attr-defined]  # not in this tree
+    except ImportError:
+        from runpad.context import Context
     from runpad.runner import aresume, arun
     from runpad.sandbox.manager import SandboxManager
 
@@ -93,7 +96,10 @@ async def child(command: str, config: dict[str, Any]) -> dict[str, Any]:
         result = await arun("Add x and y", thread_id="t", **common)
     else:
         result = await aresume("t", **common)
-    await context.aclose()
+    if hasattr(context, "aclose"):
+        await context.aclose()
+    else:  # a 'before' tree: its Context had no aclose()
+        await context.sandbox_manager.aclose()
     if result.answer != "22":
         raise RuntimeError(f"the run answered {result.answer!r} ({result.stop_reason})")
     return {
