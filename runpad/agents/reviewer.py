@@ -24,11 +24,12 @@ from runpad.agents.voting import (
     sample_cells,
     winner_rerun_done,
 )
+from runpad.answers import answer_key
 from runpad.context import Context
-from runpad.prompts import render_prompt
+from runpad.prompts import SMALL_MODEL_PROMPTS, render_prompt
 from runpad.state import AnalysisState, CellRecord
 
-__all__ = ["deterministic_findings", "review_cell"]
+__all__ = ["copied_answer", "deterministic_findings", "review_cell"]
 
 _NAN = re.compile(r"(?<![\w.])nan(?![\w.])", re.IGNORECASE)
 
@@ -114,11 +115,14 @@ async def review_cell(state: AnalysisState, runtime: Runtime[Context]) -> Comman
     reply = await ask("reviewer", prompt, state, context)
     verdict = parse_verdict(reply.text)
     if verdict.action == "done":
+        answer, notes = verdict.answer, None
+        if _asked_to_copy(context) and answer != (copied := copied_answer(answer, cell)):
+            answer, notes = copied, "the reviewer's answer is not in the output; taken from it"
         command = Command(
             goto="reporter",
-            update={**reply.update, "answer": verdict.answer, "status": "running"},
+            update={**reply.update, "answer": answer, "status": "running"},
         )
-        return decided(state, "done", command)
+        return decided(state, "done", command, notes)
     if verdict.action == "repair":
         return repair(verdict.notes or "The reviewer asked for a fix.", **reply.update)
     if verdict.action == "replan":
@@ -149,6 +153,27 @@ def _review_sample(state: AnalysisState, context: Context, cell: CellRecord) -> 
     feedback = problem if cell["ok"] else None  # an error reaches the coder as last_error
     command = Command(goto="coder", update={"attempt": attempt, "feedback": feedback})
     return decided(state, "repair", command, problem)
+
+
+def copied_answer(answer: str | None, cell: CellRecord) -> str:
+    """`answer` when it is one of the answers the cell printed, else the cell's output.
+
+    Compared by `answer_key`, the rule the vote counts by: "The answer is 23." copies the
+    line `23`; "orchestration" does not copy `noitartsehcro`, and neither does "3".
+    """
+    output = cell_output(cell)
+    printed = {answer_key(line) for line in output.splitlines()} - {None}
+    if answer is not None and answer_key(answer) in printed:
+        return answer
+    return output
+
+
+def _asked_to_copy(context: Context) -> bool:
+    """Whether the reviewer reads the short prompt, which tells it to copy the answer from
+    the output. A small model sometimes miscopies it (answering `orchestration` for a
+    program that printed `noitartsehcro`, or 3 for 23); the full prompt lets a model
+    restate or convert an answer, so there the reply stands as it is."""
+    return context.prompts_for("reviewer").get("reviewer") == SMALL_MODEL_PROMPTS["reviewer"]
 
 
 def _same_success(cell: CellRecord, previous: CellRecord | None) -> bool:

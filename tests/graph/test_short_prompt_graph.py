@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from runpad.agents.reviewer import copied_answer
 from runpad.models.local import LocalChatModel
+from runpad.prompts import SMALL_MODEL_PROMPTS
+from runpad.state import CellRecord
 from tests.fixtures.scripted import ROUTE_CODE, CountingManager, Script, run_task
 
 pytestmark = pytest.mark.sandbox
@@ -54,3 +57,45 @@ async def test_one_step_plan_without_a_model_call_and_a_bare_expression_shows_it
             "usage": {"input_tokens": 0, "output_tokens": 0},
         }
     ]
+
+
+async def test_a_miscopied_answer_is_taken_from_what_the_program_printed(
+    script: Script, sandboxes: CountingManager, tmp_path: Path
+) -> None:
+    # The short reviewer prompt says to copy the answer from the output; the 0.5B coder
+    # model once answered the word it was asked to reverse instead of what was printed.
+    model = script(
+        router=[ROUTE_CODE],
+        coder=["```python\nprint('orchestration'[::-1])\n```"],
+        reviewer=["VERDICT: done\nANSWER: orchestration"],
+    )
+
+    result = await run_task(
+        "Reverse the string 'orchestration'.",
+        model,
+        sandboxes,
+        tmp_path,
+        planner_model=LocalChatModel(),
+        prompts=SMALL_MODEL_PROMPTS,
+    )
+
+    assert result.status == "answered"
+    assert result.answer == "noitartsehcro"
+    verdict = result.verdicts[-1]
+    assert verdict["decision"] == "done"
+    assert verdict["notes"] == "the reviewer's answer is not in the output; taken from it"
+
+
+@pytest.mark.parametrize(
+    ("answer", "printed", "kept"),
+    [
+        ("The answer is 23.", "23", "The answer is 23."),  # a faithful copy, reworded
+        ("3", "23", "23"),  # a digit lost
+        ("orchestration", "noitartsehcro", "noitartsehcro"),
+        ("Median: 20", "mean 18\nmedian 20.0", "Median: 20"),  # any printed line counts
+        (None, "42", "42"),  # no ANSWER line at all
+    ],
+)
+def test_copied_answer(answer: str | None, printed: str, kept: str) -> None:
+    cell = CellRecord(stdout=printed + "\n", result=None)  # type: ignore[typeddict-item]
+    assert copied_answer(answer, cell) == kept
