@@ -23,7 +23,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from runpad.events import RunEvent, Verdict
+from runpad.events import RunEvent, Verdict, verdict_line
 from runpad.sandbox.results import format_size
 from runpad.state import CellRecord, PlanStep
 from runpad.text import shorten
@@ -48,6 +48,10 @@ _STATE_MARK = {
     "done": Text("✓", style="green"),
     "failed": Text("✗", style="red"),
 }
+
+
+# How the log colours the reviewer's decisions (a repair or a new plan is a warning).
+_DECISION_STYLES = {"done": "green", "next_step": "green", "rerun_winner": "cyan"}
 
 
 @dataclass
@@ -183,21 +187,13 @@ class RunDisplay:
 
     def _on_verdict(self, verdict: Verdict) -> None:
         """The reviewer's decision on a cell: the plan's footer and one line of the log."""
-        decision, notes = verdict["decision"], verdict["notes"]
-        if decision == "done":
+        decision = verdict["decision"]
+        if decision in ("done", "next_step"):
             self._mark_current("done")
-            self._note("reviewer", "done: the output answers the task", "green")
-        elif decision == "next_step":
-            self._mark_current("done")
-            self._note("reviewer", f"step {verdict['step']} done", "green")
-        elif decision == "repair":
-            self._note("reviewer", f"repair: {notes or 'fix the error'}", "yellow")
-        elif decision == "rerun_winner":
-            self._note("reviewer", f"{notes}: running the winning program again", "cyan")
         elif decision == "replan":
             self._mark_current("failed")
-            self._note("reviewer", f"new plan: {notes}", "yellow")
-        # "stop": the run's status update shows the reason (it may come from any node).
+        if line := verdict_line(verdict):
+            self._note("reviewer", line, _DECISION_STYLES.get(decision, "yellow"))
 
     # -- output --------------------------------------------------------------------------------
 

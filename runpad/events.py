@@ -28,8 +28,10 @@ from typing_extensions import TypedDict
 
 # The verdict is also kept in the state (for the reports), so its type lives there.
 from runpad.state import CellLanguage, Decision, Verdict
+from runpad.text import one_line
 
 __all__ = [
+    "DECISION_WORDS",
     "ApprovalRequest",
     "ArtifactSaved",
     "CellOutput",
@@ -43,6 +45,7 @@ __all__ = [
     "SnapshotSkipped",
     "Verdict",
     "VoteCast",
+    "verdict_line",
 ]
 
 
@@ -141,3 +144,33 @@ RunEvent = (
     | Verdict
 )
 """Every event of a run's "custom" stream."""
+
+
+DECISION_WORDS: dict[Decision, str] = {
+    "next_step": "step done",
+    "done": "done",
+    "repair": "repair",
+    "replan": "new plan",
+    "stop": "stopped",
+    "rerun_winner": "re-run the vote's winner",
+}
+"""A decision in a word or two, as the reports label a cell's verdict."""
+
+
+def verdict_line(verdict: Verdict) -> str | None:
+    """The line a live watcher shows for a verdict (the terminal display, MCP progress).
+
+    None for "stop": the run's status says why it stopped, whichever node stopped it.
+    """
+    decision, notes = verdict["decision"], verdict["notes"]
+    if decision == "done":
+        return "done: the output answers the task" + (f" ({notes})" if notes else "")
+    if decision == "next_step":
+        return f"step {verdict['step']} done"
+    if decision == "repair":
+        return f"repair: {one_line(notes or 'fix the error', 200)}"
+    if decision == "replan":
+        return f"new plan: {one_line(notes or 'the step failed', 200)}"
+    if decision == "rerun_winner":
+        return f"{notes}: running the winning program again"
+    return None

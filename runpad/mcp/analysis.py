@@ -17,7 +17,7 @@ import mcp.types as types
 
 from runpad.context import Context
 from runpad.errors import ConfigurationError, SandboxFileError
-from runpad.events import RunEvent, Verdict
+from runpad.events import RunEvent, Verdict, verdict_line
 from runpad.mcp.content import ContentBlock, run_uri
 from runpad.mcp.sessions import McpSession, SessionRegistry
 from runpad.mcp.settings import McpSettings
@@ -107,19 +107,10 @@ class ProgressNarrator:
         return "ok" + (f": {one_line(shown, 160)}" if shown.strip() else "")
 
     def _verdict(self, verdict: Verdict) -> list[str]:
-        decision, notes = verdict["decision"], verdict["notes"]
-        if decision == "done":
-            return ["reviewer: done, the output answers the task"]
-        if decision == "next_step":
+        if verdict["decision"] == "next_step":
             self.step_index = verdict["step"]  # the next step, counted from 0
-            return [f"reviewer: step {verdict['step']} done"]
-        if decision == "repair":
-            return [f"reviewer: repair: {one_line(notes or 'fix the error', 200)}"]
-        if decision == "replan":
-            return [f"reviewer: new plan: {one_line(notes or 'the step failed', 200)}"]
-        if decision == "rerun_winner":
-            return [f"reviewer: {notes}, running the winning program again"]
-        return []  # "stop": the status update says why
+        line = verdict_line(verdict)
+        return [f"reviewer: {line}"] if line else []
 
 
 class AnalysisService:

@@ -35,6 +35,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from runpad.cells import KERNEL_NAME, REPLAYED_LANGUAGES
+from runpad.events import DECISION_WORDS
 from runpad.sandbox.results import format_size
 from runpad.state import ArtifactRef, CellRecord, Verdict
 from runpad.text import one_line
@@ -195,16 +196,6 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {seconds} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
-_VERDICT_WORDS = {
-    "next_step": "step done",
-    "done": "done",
-    "repair": "repair",
-    "replan": "new plan",
-    "stop": "stopped",
-    "rerun_winner": "re-run the vote's winner",
-}
-
-
 def _cell_markdown(cell: CellRecord, base: Path, verdict: Verdict | None = None) -> list[str]:
     outcome = "ok" if cell["ok"] else ("timed out" if cell["timed_out"] else "failed")
     lines = [
@@ -241,7 +232,7 @@ def _cell_markdown(cell: CellRecord, base: Path, verdict: Verdict | None = None)
         lines.append("")
     if verdict is not None:
         notes = f" — {verdict['notes']}" if verdict["notes"] else ""
-        lines += [f"*Reviewer:* {_VERDICT_WORDS[verdict['decision']]}{notes}", ""]
+        lines += [f"*Reviewer:* {DECISION_WORDS[verdict['decision']]}{notes}", ""]
     return lines
 
 

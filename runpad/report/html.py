@@ -44,8 +44,8 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from runpad.errors import MissingDependencyError, RunpadError
+from runpad.events import DECISION_WORDS
 from runpad.report import (
-    _VERDICT_WORDS,
     _artifact_file,
     _link,
     render_answer,
@@ -241,7 +241,7 @@ def render_html(result: RunResult, directory: str | Path | None = None) -> str:
         ```
     """
     page = _page(result, Path(directory or result.output_dir or "."))
-    return _template().render(page=page, verdict_words=_VERDICT_WORDS)
+    return _template().render(page=page, verdict_words=DECISION_WORDS)
 
 
 def write_html(result: RunResult, path: str | Path) -> Path:

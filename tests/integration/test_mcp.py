@@ -529,7 +529,7 @@ async def test_analyze_streams_progress_and_answers(require_sandbox: None, tmp_p
         ]
         assert "cell 3: ok: 22" in messages
         assert "reviewer: step 1 done" in messages
-        assert "reviewer: done, the output answers the task" in messages
+        assert "reviewer: done: the output answers the task" in messages
 
         report = next(block for block in result.content if isinstance(block, EmbeddedResource))
         assert report.resource.uri == "runpad://runs/sum-1/report.md"

@@ -172,7 +172,7 @@ def test_progress_tells_plan_cells_and_verdicts() -> None:
         "cell 2 (python, step 2): df.n.sum()",
         "cell 2: KeyError: 'n'",
         "reviewer: repair: use the column 'amount'",
-        "reviewer: done, the output answers the task",
+        "reviewer: done: the output answers the task",
     ]
 
 

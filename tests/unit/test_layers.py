@@ -27,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "text": set(),
     "bridge": set(),
     "answers": set(),
-    "events": {"state"},
+    "events": {"state", "text"},
     "sandbox": {"errors", "cells", "home", "text", "bridge"},
     "sql": {"errors"},
     "models": {"errors", "home"},
@@ -39,7 +39,7 @@ ALLOWED: dict[str, set[str]] = {
     | {"runpad"},  # runpad.__version__, for the snapshot's provenance
     "graphs": _BOTTOM | {"agents", "context", "sandbox"},
     "runs": _BOTTOM | {"events"},  # read by the quick commands: nothing heavy below it
-    "report": _BOTTOM | {"runs", "sandbox"},
+    "report": _BOTTOM | {"events", "runs", "sandbox"},
     "display": _BOTTOM | {"events", "sandbox"},
     "runner": _BOTTOM | {"agents", "context", "events", "graphs", "models", "report", "runs"},
     "demo": _BOTTOM | {"context"},
