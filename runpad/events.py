@@ -9,6 +9,7 @@ crosses JSON and the server unchanged; the TypedDicts here say what each one hol
 | type | emitted by | when |
 |---|---|---|
 | cell | executor | a cell starts: its code and language |
+| check_skipped | static_check | a JavaScript/TypeScript cell runs unchecked (no Deno here) |
 | stdout, stderr | executor | a cell's output, as it streams |
 | artifact | executor | a file the cell made, copied into the run folder |
 | session_restored | executor | a fresh sandbox session got the earlier cells' state back |
@@ -34,6 +35,7 @@ __all__ = [
     "ArtifactSaved",
     "CellOutput",
     "CellStarted",
+    "CheckSkipped",
     "Decision",
     "DocsLookup",
     "FindingMade",
@@ -88,6 +90,15 @@ class SnapshotSkipped(TypedDict):
     message: str  # why (a variable that cannot be pickled, over the size bound, ...)
 
 
+class CheckSkipped(TypedDict):
+    """The static check could not parse a cell (Deno is missing or did not answer); the
+    cell runs unchecked, and the sandbox's kernel reports its errors."""
+
+    type: Literal["check_skipped"]
+    language: CellLanguage
+    message: str  # why, and what to install
+
+
 class SearchStarted(TypedDict):
     type: Literal["search"]
     step: int  # from 1
@@ -134,6 +145,7 @@ RunEvent = (
     | ArtifactSaved
     | SessionRestored
     | SnapshotSkipped
+    | CheckSkipped
     | SearchStarted
     | DocsLookup
     | FindingMade

@@ -2,7 +2,8 @@
 
 The cell's language follows the step's kind: SQL for "sql" steps (when the run has
 databases; their schemas, with the dialect, go into the prompt), Graphviz DOT for "dot"
-steps, Python otherwise. What the searcher found (web results, API documentation) is in
+steps, JavaScript or TypeScript (the sandbox's Deno kernel) for "javascript" and
+"typescript" steps, Python otherwise. What the searcher found (web results, API documentation) is in
 the prompt too.
 """
 
@@ -39,11 +40,13 @@ PROMPT_FINDINGS = 4
 
 
 def cell_language(step: PlanStep, context: Context) -> CellLanguage:
-    """The language of the cell a step needs: sql (given databases), dot, else python."""
-    if step["kind"] == "sql" and context.databases:
+    """The language of the cell a step needs: sql (given databases), dot, javascript,
+    typescript, else python."""
+    kind = step["kind"]
+    if kind == "sql" and context.databases:
         return "sql"
-    if step["kind"] == "dot":
-        return "dot"
+    if kind == "dot" or kind == "javascript" or kind == "typescript":
+        return kind
     return "python"
 
 
