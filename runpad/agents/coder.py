@@ -103,6 +103,7 @@ async def write_cell(
         language=language,
         findings=findings,
         schemas=await database_schemas(context) if language == "sql" else [],
+        packages=[],
     )
     sample = sample_index(state) if voting else 0
     reply = await ask("coder", prompt, state, context, sample=sample)

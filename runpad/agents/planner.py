@@ -44,6 +44,7 @@ async def plan_task(
             failure_notes=state.get("failure_notes", []),
             max_steps=max_steps,
             databases=database_dialects(context),
+            scripts=True,
         )
         reply = await ask("planner", prompt, state, context)
         text, update = reply.text, reply.update
