@@ -26,8 +26,10 @@ from runpad.agents.voting import (
     sample_index,
     tally,
 )
+from runpad.cells import DENO_KERNEL_LANGUAGES
 from runpad.context import Context
 from runpad.prompts import render_prompt
+from runpad.sandbox.kernel.deno import npm_package_names
 from runpad.state import AnalysisState, CellLanguage, CellRecord, Finding, PlanStep
 
 __all__ = ["PROMPT_CELLS", "PROMPT_FINDINGS", "cell_language", "last_error_text", "write_cell"]
@@ -103,7 +105,7 @@ async def write_cell(
         language=language,
         findings=findings,
         schemas=await database_schemas(context) if language == "sql" else [],
-        packages=[],
+        packages=npm_package_names() if language in DENO_KERNEL_LANGUAGES else [],
     )
     sample = sample_index(state) if voting else 0
     reply = await ask("coder", prompt, state, context, sample=sample)
