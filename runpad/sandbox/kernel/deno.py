@@ -97,14 +97,22 @@ def host_deno(environment: SandboxEnvironment | None = None) -> Path | None:
     return Path(found) if found else None
 
 
-def deno_kernel_argv(python: str, deno: str, connection_file: str) -> list[str]:
-    """The command, run inside the sandbox, that starts Deno's kernel behind the relay."""
+def deno_kernel_argv(
+    python: str,
+    deno: str,
+    connection_file: str,
+    *,
+    relay: str = INSIDE_RELAY,
+    tcp_connection_file: str = INSIDE_TCP_CONNECTION,
+) -> list[str]:
+    """The command that starts Deno's kernel behind the relay (paths as the kernel sees
+    them: inside the sandbox by default)."""
     return [
         python,
         "-I",  # the relay needs nothing but the standard library
-        INSIDE_RELAY,
+        relay,
         connection_file,
-        INSIDE_TCP_CONNECTION,
+        tcp_connection_file,
         deno,
         "jupyter",
         "--kernel",
