@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import re
 import shutil
 from collections.abc import Mapping, Sequence
@@ -41,6 +42,7 @@ __all__ = [
     "check_imports",
     "deno_env",
     "deno_kernel_argv",
+    "deno_print_marker",
     "explain_deno_error",
     "find_deno",
     "host_deno",
@@ -194,6 +196,11 @@ def cached_npm_versions(deno_dir: Path) -> dict[str, list[str]]:
         with contextlib.suppress(OSError):
             versions[name] = sorted(p.name for p in (registry / name).iterdir() if p.is_dir())
     return versions
+
+
+def deno_print_marker(text: str) -> str:
+    """JavaScript that prints `text` on stdout (`KernelDriver.execute`'s end-of-output mark)."""
+    return f"console.log({json.dumps(text)})"
 
 
 def explain_deno_error(error: ExecutionError) -> ExecutionError:
