@@ -15,6 +15,7 @@ from typing import Any
 import nbformat
 import pytest
 
+from runpad.agents.planner import sandbox_languages
 from runpad.context import Context
 from runpad.models import FunctionChatModel
 from runpad.report import run_files
@@ -63,12 +64,14 @@ async def test_a_typescript_step_between_python_steps_shares_their_files(
     coder = FunctionChatModel(
         replies=[code(WRITE_ORDERS), fenced("ts", TOTAL_IN_TYPESCRIPT), code(TOP_REGION)]
     )
+    planner = FunctionChatModel(replies=[PLAN])
     model = script(
         router=[ROUTE_CODE],
-        planner=[PLAN],
         reviewer=["VERDICT: next", "VERDICT: next", "VERDICT: done\nANSWER: north, 20"],
     )
-    result = await run_task("Top region", model, sandboxes, tmp_path, coder_model=coder)
+    result = await run_task(
+        "Top region", model, sandboxes, tmp_path, coder_model=coder, planner_model=planner
+    )
 
     assert result.status == "answered", result.stop_reason
     assert [step["kind"] for step in result.plan] == ["python", "typescript", "python"]
@@ -80,6 +83,8 @@ async def test_a_typescript_step_between_python_steps_shares_their_files(
     assert "totals.json" in [artifact["name"] for artifact in ts_cell["artifacts"]]
     assert result.cells[2]["stdout"] == "north 20\n"  # JSON.stringify(20.0) is 20
     assert sandboxes.started == 1  # one session: both kernels in it
+    # the local backend runs TypeScript, so the planner was offered it
+    assert "[typescript] TypeScript (or [javascript] JavaScript)" in planner.calls[0].last.text
     # the coder was asked for TypeScript, and saw the Python cell before it
     prompt = coder.calls[1].last.text
     assert "Write one TypeScript cell for step 2" in prompt
@@ -239,3 +244,10 @@ async def _approve(context: Context, checkpoints: str, on_event: Any) -> RunResu
     return await aresume(
         "t", decision="approve", context=context, checkpointer=checkpoints, on_event=on_event
     )
+
+
+async def test_the_planner_offers_typescript_only_where_the_backend_runs_it() -> None:
+    async with Context(model=FunctionChatModel(replies=[]), sandbox="local") as local:
+        assert {"javascript", "typescript"} <= set(await sandbox_languages(local))
+    async with Context(model=FunctionChatModel(replies=[]), sandbox="fake") as fake:
+        assert await sandbox_languages(fake) == ("python", "shell")
