@@ -8,15 +8,20 @@ kernel; a resumed run rebuilds the Deno kernel's state by replaying its cells.
 
 from __future__ import annotations
 
+import io
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
+from rich.console import Console
 
 from runpad.agents.planner import sandbox_languages
 from runpad.context import Context
+from runpad.display import RunDisplay
+from runpad.events import CheckSkipped
 from runpad.models import FunctionChatModel
 from runpad.report import run_files
 from runpad.runner import RunResult, aresume, arun
@@ -158,25 +163,38 @@ async def test_without_deno_here_the_cell_runs_unchecked_and_the_stream_says_so(
 ) -> None:
     monkeypatch.setitem(sys.modules, "deno", None)  # the host's `deno` package is missing
     events: list[dict[str, Any]] = []
+    log = io.StringIO()
+    display = RunDisplay(Console(file=log, width=200), live=False)
+
+    def on_event(mode: str, chunk: Any) -> None:
+        if mode == "custom":
+            events.append(chunk)
+        display.handle(mode, chunk)
+
     model = script(
         router=[ROUTE_CODE],
         planner=["1. [typescript] Print 6 * 7 | check: a number"],
         coder=[fenced("typescript", "console.log(6 * 7);")],
         reviewer=["VERDICT: done\nANSWER: 42"],
     )
-    async with Context(model=model, sandboxes=sandboxes, run_dir=str(tmp_path / "runs")) as ctx:
-        result = await arun(
-            "6 * 7",
-            context=ctx,
-            checkpointer=str(tmp_path / "checkpoints.sqlite"),
-            on_event=lambda mode, chunk: events.append(chunk) if mode == "custom" else None,
-        )
+    with display:
+        async with Context(model=model, sandboxes=sandboxes, run_dir=str(tmp_path)) as ctx:
+            result = await arun(
+                "6 * 7",
+                context=ctx,
+                checkpointer=str(tmp_path / "checkpoints.sqlite"),
+                on_event=on_event,
+            )
 
     assert result.status == "answered", (result.stop_reason, result.cells)
     (skipped,) = [event for event in events if event["type"] == "check_skipped"]
     assert skipped["language"] == "typescript"
     assert "without a static check" in skipped["message"]
     assert "pip install deno" in skipped["message"]
+    assert set(skipped) == set(typing.get_type_hints(CheckSkipped))
+    # the live display shows the cell's language and why it was not checked
+    assert "cell 1 · step 1 · typescript" in log.getvalue()
+    assert "static check: The typescript cell runs without a static check" in log.getvalue()
     assert result.cells[0]["stdout"] == "42\n"  # the sandbox has its own Deno
 
 
