@@ -76,7 +76,7 @@ class ArtifactSaved(TypedDict):
 class SessionRestored(TypedDict):
     type: Literal["session_restored"]
     snapshot_cell: int | None  # the cell whose snapshot was loaded; None: none was
-    replayed: int  # cells run again in the fresh session (those after the snapshot)
+    replayed: int  # cells run again in the fresh session (after the snapshot, and Deno cells)
     failed: int  # of those, how many failed this time
     notice: str | None  # why a snapshot could not be used, when it could not
     message: str  # one line for people

@@ -105,6 +105,7 @@ async def _replay(
         # Without a snapshot, the files of SQL and DOT cells go back first, as before
         # (their order relative to Python cells is not kept in this mode).
         cells.sort(key=lambda cell: cell["language"] in REPLAYED_LANGUAGES)
+    later = sum(cell["index"] > after for cell in cells)
     replayed = failed_again = 0
     for cell in cells:
         if cell["language"] not in REPLAYED_LANGUAGES:
@@ -126,19 +127,22 @@ async def _replay(
             replayed=replayed,
             failed=failed_again,
             notice=restored.notice,
-            message=_message(restored, replayed, failed_again),
+            message=_message(restored, replayed, failed_again, unheld=len(cells) - later),
         )
     )
 
 
-def _message(restored: Restored, replayed: int, failed: int) -> str:
+def _message(restored: Restored, replayed: int, failed: int, *, unheld: int = 0) -> str:
+    """`unheld`: of the replayed cells, the Deno kernel's from before the snapshot."""
     if restored.cell is None:
         text = f"Sandbox session restored: replayed {replayed} earlier cell(s)"
     else:
         text = (
             f"Sandbox session restored from the snapshot after cell {restored.cell}; "
-            f"replayed {replayed} later cell(s)"
+            f"replayed {replayed - unheld} later cell(s)"
         )
+        if unheld:
+            text += f" and {unheld} JavaScript/TypeScript cell(s) the snapshot does not hold"
     if failed:
         text += f", {failed} of which failed this time"
     if restored.notice:

@@ -256,6 +256,10 @@ async def test_a_resumed_run_replays_the_deno_cells_the_snapshot_does_not_hold(
     assert restored["snapshot_cell"] == 2  # taken after the Python cell: no Deno state in it
     assert restored["replayed"] == 1  # the TypeScript cell before the snapshot
     assert restored["failed"] == 0
+    assert restored["message"] == (
+        "Sandbox session restored from the snapshot after cell 2; replayed 0 later cell(s) "
+        "and 1 JavaScript/TypeScript cell(s) the snapshot does not hold"
+    )
 
 
 async def _approve(context: Context, checkpoints: str, on_event: Any) -> RunResult:
