@@ -13,9 +13,12 @@ import struct
 import warnings
 import zlib
 from collections.abc import AsyncIterator, Iterator
+from typing import cast
 
 import pytest
 
+from runpad.agents.session import _replay
+from runpad.agents.snapshot import Restored
 from runpad.sandbox import Limits, LocalSandbox, SandboxEnvironment, find_environment
 from runpad.sandbox.environment import SANDBOX_NPM_PACKAGES
 from runpad.sandbox.fake import FakeSandbox
@@ -23,6 +26,7 @@ from runpad.sandbox.kernel.deno import DenoUnavailable, check_imports, find_deno
 from runpad.sandbox.local.check import DENO_LAYER, check_isolation
 from runpad.sandbox.results import OutputChunk
 from runpad.sandbox.unsafe_local import UnsafeLocalSandbox, UnsafeSandboxWarning
+from runpad.state import AnalysisState
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("require_deno")]
 
@@ -409,3 +413,36 @@ async def test_unsafe_local_runs_javascript_with_the_permissions_given_up() -> N
             net = await sandbox.run("await fetch('http://127.0.0.1:8125/')", language="javascript")
             assert net.error is not None
             assert net.error.name == "NotCapable"
+
+
+# -- resume: JavaScript state is rebuilt by replay ------------------------------------------
+
+
+def _cells(*cells: tuple[str, str, bool]) -> AnalysisState:
+    """A run's state with these cells (language, code, ok), numbered from 1."""
+    records = [
+        {"index": n, "language": language, "code": code, "ok": ok, "artifacts": []}
+        for n, (language, code, ok) in enumerate(cells, start=1)
+    ]
+    return cast(AnalysisState, {"cells": records})
+
+
+@pytest.mark.parametrize("snapshot_cell", [None, 2])
+async def test_replay_rebuilds_javascript_state_whatever_the_snapshot_holds(
+    sandbox: LocalSandbox, snapshot_cell: int | None
+) -> None:
+    state = _cells(
+        ("javascript", "const seen: string[] = ['js1']", True),
+        ("python", "seen = ['py2']", True),
+        ("typescript", "seen.push('js3')", True),
+        ("python", "seen.append('py4')", True),
+        ("javascript", "seen.push('failed'); throw new Error('x')", False),
+    )
+    if snapshot_cell is not None:  # what loading cell 2's snapshot leaves: Python's state only
+        await sandbox.run("seen = ['py2']")
+    events: list[object] = []
+    await _replay(sandbox, state, events.append, Restored(snapshot_cell))
+    assert (await sandbox.run("seen", language="javascript")).text == '[ "js1", "js3" ]'
+    assert (await sandbox.run("seen")).text == "['py2', 'py4']"
+    (event,) = events
+    assert cast(dict[str, object], event)["replayed"] == (3 if snapshot_cell else 4)
