@@ -23,6 +23,7 @@ from runpad.sandbox import Limits, LocalSandbox, SandboxEnvironment, find_enviro
 from runpad.sandbox.environment import SANDBOX_NPM_PACKAGES
 from runpad.sandbox.fake import FakeSandbox
 from runpad.sandbox.kernel.deno import DenoUnavailable, check_imports, find_deno
+from runpad.sandbox.local import sandbox as local_sandbox
 from runpad.sandbox.local.check import DENO_LAYER, check_isolation
 from runpad.sandbox.results import OutputChunk
 from runpad.sandbox.unsafe_local import UnsafeLocalSandbox, UnsafeSandboxWarning
@@ -214,6 +215,21 @@ async def test_memory_limit_stops_javascript_with_the_cause() -> None:
         assert "out of memory" in bomb.error.value
         assert (await sandbox.run("6 * 7", language="javascript")).text == "42"
         assert (await sandbox.run("x", language="python")).text == "5"
+
+
+async def test_javascript_runs_where_cgroups_are_not_writable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # rlimits stand in for the cgroup there, but V8 cannot start under an address-space
+    # limit: the Deno kernel goes without it (its heap limit bounds it).
+    monkeypatch.setattr(local_sandbox, "create_session_cgroup", lambda name, limits: None)
+    async with LocalSandbox(LIMITS) as sandbox:
+        assert sandbox.cgroup_controllers == set()
+        execution = await sandbox.run("[1, 2, 3].reduce((a, b) => a + b)", language="javascript")
+        assert execution.text == "6"
+        assert (
+            await sandbox.run("import resource; resource.getrlimit(resource.RLIMIT_AS)[0] > 0")
+        ).text == "True"
 
 
 async def test_restart_and_close_stop_the_deno_kernel(sandbox: LocalSandbox) -> None:
