@@ -150,11 +150,8 @@ def _package_name(spec: str) -> str:
 
 _REMOTE_SPECIFIER = re.compile(r"""["'`](npm|jsr):((?:@[\w.-]+/)?[\w.-]+)(?:@([^/"'`\s]+))?""")
 _EXACT = re.compile(r"\d+\.\d+\.\d+")
-_FETCH_FAILURE = re.compile(
-    r"error sending request|dns error|failed to lookup address|Requires net access|"
-    r"Import '[^']*' failed",
-    re.IGNORECASE,
-)
+_IMPORT_FAILURE = re.compile(r"Import '[^']*' failed|Module not found \"https?:")
+_NETWORK_REFUSED = re.compile(r"Requires net access")
 
 
 def check_imports(
@@ -204,13 +201,18 @@ def deno_print_marker(text: str) -> str:
 
 
 def explain_deno_error(error: ExecutionError) -> ExecutionError:
-    """An import that needed the network, told as such: which npm packages the sandbox has."""
-    if not _FETCH_FAILURE.search(f"{error.value}\n{error.traceback}"):
+    """An error that came of the missing network, told as such (with the npm packages the
+    sandbox has, when it was an import)."""
+    text = f"{error.value}\n{error.traceback}"
+    if _IMPORT_FAILURE.search(text):
+        hint = (
+            "\n[runpad] The sandbox has no network: modules cannot be downloaded, and a cell "
+            f"can import only the npm packages cached in it: {_available()}."
+        )
+    elif _NETWORK_REFUSED.search(text):
+        hint = "\n[runpad] The sandbox has no network: work with the files in the work dir instead."
+    else:
         return error
-    hint = (
-        "\n[runpad] The sandbox has no network: modules cannot be downloaded, and a cell can "
-        f"import only the npm packages cached in it: {_available()}."
-    )
     return dataclasses.replace(
         error,
         value=error.value + hint,

@@ -356,7 +356,7 @@ def _deno_layer(layout: SandboxLayout, limits: Limits, cgroup: SessionCgroup | N
             layout, limits, command, seccomp_fd, extra_env=deno_env(environment, limits)
         )
         result = subprocess.run(
-            launcher_argv(cgroup, limits, inner),
+            launcher_argv(cgroup, limits, inner, address_space_limit=False),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

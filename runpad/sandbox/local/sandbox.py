@@ -231,14 +231,22 @@ def bwrap_argv(
     return [*argv, "--", *command]
 
 
-def launcher_argv(cgroup: SessionCgroup | None, limits: Limits, inner: list[str]) -> list[str]:
+def launcher_argv(
+    cgroup: SessionCgroup | None,
+    limits: Limits,
+    inner: list[str],
+    *,
+    address_space_limit: bool = True,
+) -> list[str]:
     """Join the session's cgroup, set rlimits, clear the environment, then exec `inner`.
 
     The shell joins the cgroup before exec, so nothing the sandbox starts escapes it.
+    `address_space_limit=False` drops the address-space stand-in for a memory cgroup, for
+    programs that cannot start under it (V8 reserves tens of GiB it never uses).
     """
     rlimits = [f"--fsize={limits.disk_mb * MiB}", "--nofile=4096"]
     controllers = cgroup.controllers if cgroup else set()
-    if "memory" not in controllers:
+    if "memory" not in controllers and address_space_limit:
         # Address space is a rough stand-in for memory: libraries reserve more than they use.
         rlimits.append(f"--as={limits.memory_mb * 4 * MiB}")
     if "cpu" not in controllers and limits.cpu_seconds is not None:
@@ -454,7 +462,7 @@ class LocalSandbox(KernelSandbox):
         command = deno_kernel_argv(str(environment.python), str(deno), f"{INSIDE_IPC}/kernel.json")
         if self._cgroup is not None and self._deno_cgroup is None:
             self._deno_cgroup = self._cgroup.child("deno")
-        self._deno_oom_baseline = self._cgroup.memory_events() if self._cgroup else 0
+        self._deno_oom_baseline = self._deno_oom_kills()
         seccomp_fd = seccomp_filter_fd()
         try:
             inner = bwrap_argv(
@@ -465,7 +473,9 @@ class LocalSandbox(KernelSandbox):
                 extra_env=deno_env(environment, self.limits),
                 extra_files={INSIDE_RELAY: RELAY_FILE},
             )
-            argv = launcher_argv(self._deno_cgroup, self.limits, inner)
+            # Without a memory cgroup, V8's heap limit (deno_env) bounds the kernel's memory:
+            # V8 cannot start under any address-space limit below some 64 GiB.
+            argv = launcher_argv(self._deno_cgroup, self.limits, inner, address_space_limit=False)
         except BaseException:
             os.close(seccomp_fd)
             raise
@@ -486,15 +496,23 @@ class LocalSandbox(KernelSandbox):
                 "it ran out of memory (JavaScript's heap may use 3/4 of the session's "
                 f"{self.limits.memory_mb} MB; raise Limits.memory_mb or use less memory)"
             )
-        if self._cgroup and self._cgroup.memory_events() > self._deno_oom_baseline:
+        if self._deno_oom_kills() > self._deno_oom_baseline:
             return (
                 f"it ran out of memory (the session may use {self.limits.memory_mb} MB; "
                 "raise Limits.memory_mb or use less memory)"
             )
         code = self._deno_process.returncode if self._deno_process else None
+        if code is not None and code > 128:  # the relay's status for a kernel killed by a signal
+            code = 128 - code
         if code is not None and code < 0:
             return f"it was killed by signal {signal.Signals(-code).name}"
         return f"it exited with status {code}"
+
+    def _deno_oom_kills(self) -> int:
+        """Kills by the memory limit, counted in the Deno kernel's cgroup (v1) or the
+        session's (v2 counts a child's events in its parent's memory.events)."""
+        groups = [group for group in (self._deno_cgroup, self._cgroup) if group is not None]
+        return max((group.memory_events() for group in groups), default=0)
 
     async def _stop_deno_kernel(self) -> None:
         process, self._deno_process = self._deno_process, None
