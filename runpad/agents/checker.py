@@ -41,6 +41,7 @@ from runpad.state import AnalysisState, CellRecord
 
 __all__ = [
     "DENO_CHECK_TIMEOUT",
+    "StaticCheckUnavailable",
     "check_cell",
     "defined_names",
     "deno_binary",
@@ -131,7 +132,8 @@ def deno_binary() -> str:
         import deno  # type: ignore[import-untyped,unused-ignore]
     except ImportError as exc:
         raise MissingDependencyError(
-            "deno (the JavaScript/TypeScript runtime)", "pip install deno"
+            "deno (the JavaScript/TypeScript runtime)",
+            "pip install 'runpad[js]' (the PyPI package deno: pip install deno)",
         ) from exc
     try:
         path = str(deno.find_deno_bin())
@@ -146,8 +148,9 @@ def deno_binary() -> str:
     return path
 
 
-class _CheckUnavailable(Exception):
-    """Deno could not check the cell; the message says why (and the cell runs unchecked)."""
+class StaticCheckUnavailable(Exception):
+    """Deno could not check the cell; the message says why. The graph lets such a cell run
+    unchecked (the kernel reports its errors); it never reaches a caller of the graph."""
 
 
 _UNDEFINED = re.compile(r"^(?P<name>[\w$]+) is not defined$")
@@ -169,7 +172,7 @@ async def script_findings(
 
     Raises:
         MissingDependencyError: the `deno` package is not installed here.
-        _CheckUnavailable: deno did not answer in `timeout` seconds, or not in JSON.
+        StaticCheckUnavailable: deno did not answer in `timeout` seconds, or not in JSON.
     """
     deno = deno_binary()
     # An empty HOME, DENO_DIR and working directory: no config file, cache or settings of
@@ -205,7 +208,7 @@ async def script_findings(
                 process.communicate(code.encode()), timeout=timeout
             )
         except TimeoutError:
-            raise _CheckUnavailable(f"deno lint took more than {timeout:.0f} s") from None
+            raise StaticCheckUnavailable(f"deno lint took more than {timeout:.0f} s") from None
         finally:
             if process.returncode is None:  # timed out or cancelled: no orphan left behind
                 process.kill()
@@ -216,7 +219,7 @@ async def script_findings(
         report = json.loads(stdout)
     except json.JSONDecodeError:
         problem = stderr.decode(errors="replace").strip() or stdout.decode(errors="replace")
-        raise _CheckUnavailable(f"deno lint failed: {problem[:300]}") from None
+        raise StaticCheckUnavailable(f"deno lint failed: {problem[:300]}") from None
     lines = code.splitlines()
     findings = [_syntax_finding(error["message"], lines) for error in report.get("errors", [])]
     known = _words(earlier)
@@ -256,7 +259,7 @@ async def _deno_findings(
     ]
     try:
         return await script_findings(draft_code, language, earlier)
-    except (MissingDependencyError, _CheckUnavailable) as exc:
+    except (MissingDependencyError, StaticCheckUnavailable) as exc:
         message = f"The {language} cell runs without a static check: {exc}"
         logger.warning("%s", message)
         get_stream_writer()(CheckSkipped(type="check_skipped", language=language, message=message))

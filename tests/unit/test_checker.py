@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from runpad.agents.checker import (
+    StaticCheckUnavailable,
     defined_names,
     mask_ipython_syntax,
     script_findings,
@@ -100,3 +101,8 @@ async def test_without_deno_the_check_says_what_to_install(
     monkeypatch.setitem(sys.modules, "deno", None)  # `import deno` raises ImportError
     with pytest.raises(MissingDependencyError, match="pip install deno"):
         await script_findings("console.log(1)", "typescript")
+
+
+async def test_a_check_past_its_timeout_gives_up_and_leaves_no_process() -> None:
+    with pytest.raises(StaticCheckUnavailable, match="deno lint took more than"):
+        await script_findings("console.log(1)", "typescript", timeout=0.001)
