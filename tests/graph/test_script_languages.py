@@ -273,3 +273,24 @@ async def test_the_planner_offers_typescript_only_where_the_backend_runs_it() ->
         assert {"javascript", "typescript"} <= set(await sandbox_languages(local))
     async with Context(model=FunctionChatModel(replies=[]), sandbox="fake") as fake:
         assert await sandbox_languages(fake) == ("python", "shell")
+
+
+async def test_a_typescript_step_is_decided_by_a_vote_too(
+    script: Script, sandboxes: CountingManager, tmp_path: Path
+) -> None:
+    # No reviewer reply: a vote needs no model to judge it.
+    model = script(
+        router=[ROUTE_CODE],
+        planner=["1. [typescript] Compute 6 * 7 | check: a number"],
+        coder=[
+            fenced("ts", "const answer: number = 6 * 6;\nconsole.log(answer);"),
+            fenced("ts", "const answer: number = 6 * 7;\nconsole.log('The answer is', answer);"),
+            fenced("ts", "const answer = 42.0;\nconsole.log(answer);"),  # redeclared: allowed
+        ],
+    )
+    result = await run_task("What is 6 * 7?", model, sandboxes, tmp_path, samples=3)
+
+    assert result.status == "answered", result.stop_reason
+    assert result.answer == "The answer is 42"
+    assert [cell["language"] for cell in result.cells] == ["typescript"] * 3
+    assert [cell["stdout"] for cell in result.cells] == ["36\n", "The answer is 42\n", "42\n"]
