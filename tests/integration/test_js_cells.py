@@ -13,6 +13,7 @@ import struct
 import warnings
 import zlib
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -273,6 +274,21 @@ async def test_deno_permissions_are_given_up(
         language="javascript",
     )
     assert asked.text == '"denied"'
+
+
+async def test_file_access_is_bounded_by_bubblewrap_not_deno(sandbox: LocalSandbox) -> None:
+    # Deno keeps its read and write permissions (it cannot keep only the work dir's): what
+    # holds is that nothing else of the host is in the sandbox, and only /work is writable.
+    host_file = Path(__file__).resolve()
+    read = await sandbox.run(f"await Deno.readTextFile({str(host_file)!r})", language="javascript")
+    assert read.error is not None
+    assert read.error.name == "NotFound", read.error
+    write = await sandbox.run(
+        f"await Deno.writeTextFile({str(sandbox.layout.environment.path / 'x')!r}, 'x')",
+        language="javascript",
+    )
+    assert write.error is not None
+    assert "Read-only file system" in write.error.value
 
 
 # -- offline npm packages ----------------------------------------------------------------------
