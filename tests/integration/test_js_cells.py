@@ -176,6 +176,21 @@ async def test_timeout_interrupts_the_cell_and_keeps_the_state(sandbox: LocalSan
     assert (await sandbox.run("kept", language="javascript")).text == '"still here"'
 
 
+async def test_a_cell_an_interrupt_cannot_stop_restarts_the_deno_kernel() -> None:
+    # An interrupt stops running JavaScript, not a wait on a promise that never settles.
+    async with LocalSandbox(Limits(timeout=20, interrupt_grace=1, start_timeout=30)) as sandbox:
+        await sandbox.run("kept = 'python'")
+        await sandbox.run("const lost = 'javascript'", language="javascript")
+        stuck = await sandbox.run("await new Promise(() => {})", language="javascript", timeout=1)
+        assert stuck.timed_out
+        assert stuck.restarted
+        assert stuck.error is not None
+        assert "restarted" in stuck.error.value
+        after = await sandbox.run("typeof lost", language="javascript")
+        assert after.text == '"undefined"'
+        assert (await sandbox.run("kept")).text == "'python'"
+
+
 async def test_a_dead_deno_kernel_is_restarted_and_python_is_untouched(
     sandbox: LocalSandbox,
 ) -> None:
