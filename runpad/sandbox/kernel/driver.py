@@ -296,7 +296,6 @@ class KernelDriver:
         barrier = self._client.execute(
             print_marker(marker), silent=True, store_history=False, allow_stdin=False
         )
-        parents = {msg_id, barrier}
         while (remaining := deadline - time.monotonic()) > 0:
             frames = await self._next_iopub(min(remaining, 0.2))
             if frames is None:
@@ -304,7 +303,14 @@ class KernelDriver:
                     raise KernelDied from None
                 continue
             message = self._parse(frames)
-            if message is None or message[0] not in parents or message[1] == "status":
+            if message is None or message[1] == "status":
+                continue
+            # Under the barrier's parent: the cell's queued output, never the barrier's own
+            # input, count or error.
+            if not (
+                message[0] == msg_id
+                or (message[0] == barrier and message[1] in ("stream", "display_data"))
+            ):
                 continue
             content = self._unpack(message[2])
             if content is None:
