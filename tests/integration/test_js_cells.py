@@ -20,10 +20,11 @@ import pytest
 
 from runpad.agents.session import _replay
 from runpad.agents.snapshot import Restored
+from runpad.errors import SandboxUnavailable
 from runpad.sandbox import Limits, LocalSandbox, SandboxEnvironment, find_environment
 from runpad.sandbox.environment import SANDBOX_NPM_PACKAGES
 from runpad.sandbox.fake import FakeSandbox
-from runpad.sandbox.kernel.deno import DenoUnavailable, check_imports, find_deno
+from runpad.sandbox.kernel.deno import check_imports, find_deno
 from runpad.sandbox.local import sandbox as local_sandbox
 from runpad.sandbox.local.check import DENO_LAYER, check_isolation
 from runpad.sandbox.results import OutputChunk
@@ -408,7 +409,7 @@ def environment_without_deno() -> Iterator[SandboxEnvironment]:
 
 
 def test_find_deno_says_how_to_install_it(environment_without_deno: SandboxEnvironment) -> None:
-    with pytest.raises(DenoUnavailable, match="runpad sandbox setup"):
+    with pytest.raises(SandboxUnavailable, match="runpad sandbox setup"):
         find_deno(environment_without_deno)
 
 

@@ -37,7 +37,6 @@ __all__ = [
     "INSIDE_RELAY",
     "INSIDE_TCP_CONNECTION",
     "RELAY_FILE",
-    "DenoUnavailable",
     "cached_npm_versions",
     "check_imports",
     "deno_env",
@@ -72,19 +71,15 @@ _INSTALL_HINT = (
 )
 
 
-class DenoUnavailable(SandboxUnavailable):
-    """The sandbox environment has no Deno, so JavaScript and TypeScript cells cannot run."""
-
-
 def find_deno(environment: SandboxEnvironment) -> Path:
     """The Deno binary of the sandbox environment (`<env>/bin/deno`, from PyPI's `deno`).
 
     Raises:
-        DenoUnavailable: it is not there; the message says how to install it.
+        SandboxUnavailable: it is not there; the message says how to install it.
     """
     deno = environment.deno
     if deno is None:
-        raise DenoUnavailable(
+        raise SandboxUnavailable(
             f"Deno is not installed in the sandbox environment {environment.path}, so "
             f"JavaScript and TypeScript cells cannot run. {_INSTALL_HINT}"
         )

@@ -22,10 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from runpad.errors import RunpadError
+from runpad.errors import RunpadError, SandboxUnavailable
 from runpad.sandbox.environment import find_environment
 from runpad.sandbox.kernel.deno import (
-    DenoUnavailable,
     cached_npm_versions,
     deno_env,
     find_deno,
@@ -347,7 +346,7 @@ def _deno_layer(layout: SandboxLayout, limits: Limits, cgroup: SessionCgroup | N
     environment = layout.environment
     try:
         deno = find_deno(environment)
-    except DenoUnavailable as exc:
+    except SandboxUnavailable as exc:
         return Layer(DENO_LAYER, False, str(exc))
     command = [str(deno), "eval", "console.log(Deno.version.deno)"]
     seccomp_fd = seccomp_filter_fd()
