@@ -13,16 +13,18 @@ import struct
 import warnings
 import zlib
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import cast
 
 import pytest
 
 from runpad.agents.session import _replay
 from runpad.agents.snapshot import Restored
+from runpad.errors import SandboxUnavailable
 from runpad.sandbox import Limits, LocalSandbox, SandboxEnvironment, find_environment
 from runpad.sandbox.environment import SANDBOX_NPM_PACKAGES
 from runpad.sandbox.fake import FakeSandbox
-from runpad.sandbox.kernel.deno import DenoUnavailable, check_imports, find_deno
+from runpad.sandbox.kernel.deno import check_imports, find_deno
 from runpad.sandbox.local import sandbox as local_sandbox
 from runpad.sandbox.local.check import DENO_LAYER, check_isolation
 from runpad.sandbox.results import OutputChunk
@@ -175,6 +177,21 @@ async def test_timeout_interrupts_the_cell_and_keeps_the_state(sandbox: LocalSan
     assert (await sandbox.run("kept", language="javascript")).text == '"still here"'
 
 
+async def test_a_cell_an_interrupt_cannot_stop_restarts_the_deno_kernel() -> None:
+    # An interrupt stops running JavaScript, not a wait on a promise that never settles.
+    async with LocalSandbox(Limits(timeout=20, interrupt_grace=1, start_timeout=30)) as sandbox:
+        await sandbox.run("kept = 'python'")
+        await sandbox.run("const lost = 'javascript'", language="javascript")
+        stuck = await sandbox.run("await new Promise(() => {})", language="javascript", timeout=1)
+        assert stuck.timed_out
+        assert stuck.restarted
+        assert stuck.error is not None
+        assert "restarted" in stuck.error.value
+        after = await sandbox.run("typeof lost", language="javascript")
+        assert after.text == '"undefined"'
+        assert (await sandbox.run("kept")).text == "'python'"
+
+
 async def test_a_dead_deno_kernel_is_restarted_and_python_is_untouched(
     sandbox: LocalSandbox,
 ) -> None:
@@ -273,6 +290,21 @@ async def test_deno_permissions_are_given_up(
         language="javascript",
     )
     assert asked.text == '"denied"'
+
+
+async def test_file_access_is_bounded_by_bubblewrap_not_deno(sandbox: LocalSandbox) -> None:
+    # Deno keeps its read and write permissions (it cannot keep only the work dir's): what
+    # holds is that nothing else of the host is in the sandbox, and only /work is writable.
+    host_file = Path(__file__).resolve()
+    read = await sandbox.run(f"await Deno.readTextFile({str(host_file)!r})", language="javascript")
+    assert read.error is not None
+    assert read.error.name == "NotFound", read.error
+    write = await sandbox.run(
+        f"await Deno.writeTextFile({str(sandbox.layout.environment.path / 'x')!r}, 'x')",
+        language="javascript",
+    )
+    assert write.error is not None
+    assert "Read-only file system" in write.error.value
 
 
 # -- offline npm packages ----------------------------------------------------------------------
@@ -377,7 +409,7 @@ def environment_without_deno() -> Iterator[SandboxEnvironment]:
 
 
 def test_find_deno_says_how_to_install_it(environment_without_deno: SandboxEnvironment) -> None:
-    with pytest.raises(DenoUnavailable, match="runpad sandbox setup"):
+    with pytest.raises(SandboxUnavailable, match="runpad sandbox setup"):
         find_deno(environment_without_deno)
 
 

@@ -37,7 +37,6 @@ __all__ = [
     "INSIDE_RELAY",
     "INSIDE_TCP_CONNECTION",
     "RELAY_FILE",
-    "DenoUnavailable",
     "cached_npm_versions",
     "check_imports",
     "deno_env",
@@ -72,19 +71,15 @@ _INSTALL_HINT = (
 )
 
 
-class DenoUnavailable(SandboxUnavailable):
-    """The sandbox environment has no Deno, so JavaScript and TypeScript cells cannot run."""
-
-
 def find_deno(environment: SandboxEnvironment) -> Path:
     """The Deno binary of the sandbox environment (`<env>/bin/deno`, from PyPI's `deno`).
 
     Raises:
-        DenoUnavailable: it is not there; the message says how to install it.
+        SandboxUnavailable: it is not there; the message says how to install it.
     """
     deno = environment.deno
     if deno is None:
-        raise DenoUnavailable(
+        raise SandboxUnavailable(
             f"Deno is not installed in the sandbox environment {environment.path}, so "
             f"JavaScript and TypeScript cells cannot run. {_INSTALL_HINT}"
         )
@@ -122,13 +117,17 @@ def deno_kernel_argv(
     ]
 
 
-def deno_env(environment: SandboxEnvironment, limits: Limits) -> dict[str, str]:
-    """What the Deno kernel's environment adds to the sandbox's."""
+def deno_env(deno_dir: Path | str, limits: Limits) -> dict[str, str]:
+    """What the Deno kernel's environment adds to the sandbox's.
+
+    `deno_dir` is the npm cache as the kernel sees it (`SandboxEnvironment.deno_dir` where
+    the environment is bound at its own path).
+    """
     # V8 gives up with "JavaScript heap out of memory" before the memory limit kills it, so
     # the error names the cause; the rest of the session's memory stays for the Python kernel.
     heap_mb = max(64, limits.memory_mb * 3 // 4)
     return {
-        "DENO_DIR": str(environment.deno_dir),
+        "DENO_DIR": str(deno_dir),
         "DENO_NO_UPDATE_CHECK": "1",
         "DENO_NO_PROMPT": "1",
         "DENO_NO_PACKAGE_JSON": "1",
