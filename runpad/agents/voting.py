@@ -4,8 +4,8 @@ With `Context.samples` > 1, the coder writes a Python (or JavaScript or TypeScri
 cell `samples` times, each drawn independently (it sees the cells of earlier steps, never
 those of its sibling samples), and each may be repaired like a single cell. A sample that
 ran without error and printed something votes with the answer it printed
-(`runpad.answers.answer_key`); one that failed for good abstains. The answer with the most votes wins, ties going to
-the earliest sample (sample 0 is the model's own best guess).
+(`runpad.answers.answer_key`); one that failed for good abstains. The answer with the most
+votes wins, ties going to the earliest sample (sample 0 is the model's own best guess).
 
 Independent programs that agree are the evidence: where a model's mistakes scatter and
 its correct programs coincide, the vote finds the correct answer that no single sample
