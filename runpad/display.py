@@ -23,6 +23,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from runpad.cells import lexer_name
 from runpad.events import RunEvent, Verdict, verdict_line
 from runpad.sandbox.results import format_size
 from runpad.state import CellRecord, PlanStep
@@ -156,11 +157,11 @@ class RunDisplay:
         if event["type"] == "cell":
             self._flush_output()
             self._progress.cells = event["index"]
-            title = f"cell {event['index']} · step {self._progress.step_index + 1}"
             language = event["language"]
+            title = f"cell {event['index']} · step {self._progress.step_index + 1} · {language}"
             code = Syntax(
                 event["code"].rstrip(),
-                "bash" if language == "shell" else language,
+                lexer_name(language),
                 theme="ansi_dark",
                 background_color="default",
                 word_wrap=True,
@@ -179,6 +180,8 @@ class RunDisplay:
             )
         elif event["type"] == "session_restored" or event["type"] == "snapshot_skipped":
             self._note("sandbox", event["message"], "dim")
+        elif event["type"] == "check_skipped":
+            self._note("static check", event["message"], "yellow")
         elif event["type"] == "vote":
             said = f"votes {event['key']}" if event["key"] is not None else "abstains (no result)"
             self._note("vote", f"sample {event['sample']} {said}", "cyan")

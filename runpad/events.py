@@ -9,6 +9,7 @@ crosses JSON and the server unchanged; the TypedDicts here say what each one hol
 | type | emitted by | when |
 |---|---|---|
 | cell | executor | a cell starts: its code and language |
+| check_skipped | static_check | a JavaScript/TypeScript cell runs unchecked (no Deno here) |
 | stdout, stderr | executor | a cell's output, as it streams |
 | artifact | executor | a file the cell made, copied into the run folder |
 | session_restored | executor | a fresh sandbox session got the earlier cells' state back |
@@ -36,6 +37,7 @@ __all__ = [
     "ArtifactSaved",
     "CellOutput",
     "CellStarted",
+    "CheckSkipped",
     "Decision",
     "DocsLookup",
     "FindingMade",
@@ -77,7 +79,7 @@ class ArtifactSaved(TypedDict):
 class SessionRestored(TypedDict):
     type: Literal["session_restored"]
     snapshot_cell: int | None  # the cell whose snapshot was loaded; None: none was
-    replayed: int  # cells run again in the fresh session (those after the snapshot)
+    replayed: int  # cells run again in the fresh session (after the snapshot, and Deno cells)
     failed: int  # of those, how many failed this time
     notice: str | None  # why a snapshot could not be used, when it could not
     message: str  # one line for people
@@ -89,6 +91,15 @@ class SnapshotSkipped(TypedDict):
     type: Literal["snapshot_skipped"]
     cell: int
     message: str  # why (a variable that cannot be pickled, over the size bound, ...)
+
+
+class CheckSkipped(TypedDict):
+    """The static check could not parse a cell (Deno is missing or did not answer); the
+    cell runs unchecked, and the sandbox's kernel reports its errors."""
+
+    type: Literal["check_skipped"]
+    language: CellLanguage
+    message: str  # why, and what to install
 
 
 class SearchStarted(TypedDict):
@@ -137,6 +148,7 @@ RunEvent = (
     | ArtifactSaved
     | SessionRestored
     | SnapshotSkipped
+    | CheckSkipped
     | SearchStarted
     | DocsLookup
     | FindingMade

@@ -38,8 +38,10 @@ __all__ = [
 
 Role = Literal["router", "planner", "coder", "reviewer", "reporter"]
 ROLES: tuple[Role, ...] = ("router", "planner", "coder", "reviewer", "reporter")
-StepKind = Literal["python", "sql", "dot", "search", "docs"]
-CellLanguage = Literal["python", "sql", "dot", "shell"]
+StepKind = Literal["python", "sql", "dot", "javascript", "typescript", "search", "docs"]
+CellLanguage = Literal["python", "sql", "dot", "shell", "javascript", "typescript"]
+"""python and shell run in the sandbox's Python kernel; javascript and typescript in its Deno
+kernel (one per session, sharing the work dir); sql on the run's databases; dot in Graphviz."""
 RunStatus = Literal["running", "answered", "stopped", "rejected", "failed", "awaiting_approval"]
 """Where a run stands. In the checkpointed state a run is "running" until it ends; a run's
 result (`runpad.runner.RunResult`) reports "awaiting_approval" when it paused at an approval,

@@ -2,7 +2,8 @@
 
 The cell's language follows the step's kind: SQL for "sql" steps (when the run has
 databases; their schemas, with the dialect, go into the prompt), Graphviz DOT for "dot"
-steps, Python otherwise. What the searcher found (web results, API documentation) is in
+steps, JavaScript or TypeScript (the sandbox's Deno kernel) for "javascript" and
+"typescript" steps, Python otherwise. What the searcher found (web results, API documentation) is in
 the prompt too.
 """
 
@@ -25,8 +26,10 @@ from runpad.agents.voting import (
     sample_index,
     tally,
 )
+from runpad.cells import DENO_KERNEL_LANGUAGES
 from runpad.context import Context
 from runpad.prompts import render_prompt
+from runpad.sandbox.kernel.deno import npm_package_names
 from runpad.state import AnalysisState, CellLanguage, CellRecord, Finding, PlanStep
 
 __all__ = ["PROMPT_CELLS", "PROMPT_FINDINGS", "cell_language", "last_error_text", "write_cell"]
@@ -39,11 +42,13 @@ PROMPT_FINDINGS = 4
 
 
 def cell_language(step: PlanStep, context: Context) -> CellLanguage:
-    """The language of the cell a step needs: sql (given databases), dot, else python."""
-    if step["kind"] == "sql" and context.databases:
+    """The language of the cell a step needs: sql (given databases), dot, javascript,
+    typescript, else python."""
+    kind = step["kind"]
+    if kind == "sql" and context.databases:
         return "sql"
-    if step["kind"] == "dot":
-        return "dot"
+    if kind == "dot" or kind == "javascript" or kind == "typescript":
+        return kind
     return "python"
 
 
@@ -100,6 +105,7 @@ async def write_cell(
         language=language,
         findings=findings,
         schemas=await database_schemas(context) if language == "sql" else [],
+        packages=npm_package_names() if language in DENO_KERNEL_LANGUAGES else [],
     )
     sample = sample_index(state) if voting else 0
     reply = await ask("coder", prompt, state, context, sample=sample)

@@ -1,6 +1,7 @@
 """Executor: run the drafted cell and record what it did, whatever its language.
 
 - python / shell: in the thread's sandbox session, output streamed as custom events;
+- javascript / typescript: the same, in the session's Deno kernel (same work dir);
 - sql: on the named database of `Context.databases` (read-only unless allowed), the
   result as a table preview and a CSV file, which also goes into the sandbox's work dir
   so that later Python cells can load it;
@@ -24,12 +25,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import StreamWriter
 
 from runpad.agents.session import (
-    REPLAYED_LANGUAGES,
     current_thread_id,
+    kernel_language,
     thread_dir,
     thread_session,
 )
 from runpad.agents.snapshot import take_snapshot
+from runpad.cells import PYTHON_KERNEL_LANGUAGES
 from runpad.context import Context
 from runpad.events import ArtifactSaved, CellOutput, CellStarted, SnapshotSkipped
 from runpad.sandbox.base import Sandbox
@@ -98,15 +100,16 @@ async def _run_in_sandbox(
             writer(CellOutput(type="stdout", cell=index, text=execution.stdout))
     else:
         execution = await sandbox.run(
-            draft["code"],
-            language="shell" if draft["language"] == "shell" else "python",
-            on_output=forward,
+            draft["code"], language=kernel_language(draft["language"]), on_output=forward
         )
     directory = thread_dir(context, current_thread_id()) / "artifacts" / f"cell-{index}"
     artifacts = await _store_artifacts(sandbox, execution, directory, index)
     for artifact in artifacts:
         writer(ArtifactSaved(type="artifact", **artifact))
-    if execution.ok and draft["language"] in REPLAYED_LANGUAGES and context.snapshot_max_mb:
+    # A snapshot holds the Python kernel's state: after a Deno cell there is nothing new in
+    # it (the Deno cells are replayed on a resume instead).
+    snapshots = draft["language"] in PYTHON_KERNEL_LANGUAGES and context.snapshot_max_mb
+    if execution.ok and snapshots:
         update.update(await _snapshot(sandbox, state, context, writer, index))
     return cell_record(execution, draft["code"], draft["language"], state, index, artifacts)
 

@@ -27,7 +27,13 @@ _LANGUAGE_TAGS: dict[str, set[str]] = {
     "shell": {"bash", "sh", "shell", "console", "zsh"},
     "sql": {"sql", "sqlite", "postgresql", "postgres", "psql"},
     "dot": {"dot", "graphviz", "gv"},
+    "javascript": {"javascript", "js", "mjs", "jsx", "node", "nodejs", "deno"},
+    "typescript": {"typescript", "ts", "tsx", "mts"},
 }
+# A model asked for one of these often tags its block with the other; TypeScript is a
+# superset of JavaScript, and the Deno kernel takes both, so the sibling's block is taken
+# when no block carries the asked tag.
+_SIBLING_LANGUAGE = {"javascript": "typescript", "typescript": "javascript"}
 _FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<tag>[\w+-]*)[^\n]*$", re.MULTILINE)
 
 
@@ -41,6 +47,9 @@ def extract_code(text: str, language: str = "python") -> str | None:
     blocks = _fenced_blocks(text)
     wanted = _LANGUAGE_TAGS.get(language, {language})
     tagged = [code for tag, code in blocks if tag in wanted]
+    if not tagged and language in _SIBLING_LANGUAGE:
+        sibling = _LANGUAGE_TAGS[_SIBLING_LANGUAGE[language]]
+        tagged = [code for tag, code in blocks if tag in sibling]
     untagged = [code for tag, code in blocks if not tag]
     chosen = tagged or untagged
     if chosen:
@@ -88,6 +97,8 @@ _CHECK_SPLIT = re.compile(r"\s*(?:\||—|--|;)?\s*(?:check|success|verify|criter
 _KIND_HINTS: tuple[tuple[StepKind, re.Pattern[str]], ...] = (
     ("sql", re.compile(r"\bsql\b|\bquery the (?:database|table)", re.I)),
     ("dot", re.compile(r"\bgraphviz\b|\bdot diagram\b|\bdot language\b", re.I)),
+    ("typescript", re.compile(r"\btypescript\b", re.I)),
+    ("javascript", re.compile(r"\bjavascript\b|\bnode\.?js\b|\bdeno\b", re.I)),
     ("search", re.compile(r"\bsearch the web\b|\bweb search\b|\blook up online\b", re.I)),
     ("docs", re.compile(r"\bdocumentation\b|\bdocstring\b|\bapi reference\b", re.I)),
 )
@@ -102,6 +113,10 @@ _KINDS: dict[str, StepKind] = {
     "dot": "dot",
     "graphviz": "dot",
     "diagram": "dot",
+    "javascript": "javascript",
+    "js": "javascript",
+    "typescript": "typescript",
+    "ts": "typescript",
     "search": "search",
     "web": "search",
     "docs": "docs",
@@ -114,7 +129,8 @@ def parse_plan(text: str, task: str, max_steps: int) -> list[PlanStep]:
     """Steps from a numbered (or bulleted) list; the whole task as one step if none parse.
 
     A step's kind is its leading tag (`1. [sql] Count the orders`), else guessed from its
-    words ("query the database", "Graphviz", "search the web", "documentation").
+    words ("query the database", "Graphviz", "TypeScript", "JavaScript", "search the web",
+    "documentation").
     """
     steps: list[PlanStep] = []
     for line in text.splitlines():

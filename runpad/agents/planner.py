@@ -12,10 +12,13 @@ from runpad.agents.llm import ask
 from runpad.agents.parsing import parse_plan
 from runpad.agents.steps import step_node
 from runpad.context import Context
+from runpad.errors import RunpadError
 from runpad.prompts import render_prompt
+from runpad.sandbox.factory import open_sandbox
+from runpad.sandbox.results import Language
 from runpad.state import AnalysisState
 
-__all__ = ["database_dialects", "file_names", "plan_task"]
+__all__ = ["database_dialects", "file_names", "plan_task", "sandbox_languages"]
 
 
 def file_names(state: AnalysisState) -> list[str]:
@@ -26,6 +29,21 @@ def file_names(state: AnalysisState) -> list[str]:
 def database_dialects(context: Context) -> dict[str, str]:
     """Each database's name and dialect ("sqlite", "postgresql", ...), without connecting."""
     return {name: context.database(name).dialect for name in context.databases}
+
+
+async def sandbox_languages(context: Context) -> tuple[Language, ...]:
+    """The cell languages of the run's sandbox backend (`Sandbox.languages`); starts nothing.
+
+    A backend that cannot even load here says why at its first cell; until then it is
+    taken to run Python and shell, as every backend does.
+    """
+    try:
+        # Made, never started (no process, no I/O beyond imports); in a thread because an
+        # async node must not block.
+        sandbox = await asyncio.to_thread(open_sandbox, context.sandbox_manager.backend)
+    except RunpadError:
+        return ("python", "shell")
+    return sandbox.languages
 
 
 async def plan_task(
@@ -44,6 +62,7 @@ async def plan_task(
             failure_notes=state.get("failure_notes", []),
             max_steps=max_steps,
             databases=database_dialects(context),
+            scripts="typescript" in await sandbox_languages(context),
         )
         reply = await ask("planner", prompt, state, context)
         text, update = reply.text, reply.update

@@ -6,6 +6,9 @@ earlier cells left: it loads the latest kernel snapshot (`runpad.agents.snapshot
 work dir it saw, then puts back the files of later SQL and DOT cells and replays the later
 Python and shell cells that succeeded, in order. Without a usable snapshot it uploads the
 input files and replays every such cell. The stream says which, and why.
+
+A snapshot holds the Python kernel's state only: the JavaScript and TypeScript cells that
+succeeded are all replayed, each in its own language (those before the snapshot first).
 """
 
 from __future__ import annotations
@@ -17,15 +20,37 @@ from langgraph.config import get_config
 from langgraph.types import StreamWriter
 
 from runpad.agents.snapshot import Restored, restore_snapshot
-from runpad.cells import REPLAYED_LANGUAGES
+from runpad.cells import DENO_KERNEL_LANGUAGES, REPLAYED_LANGUAGES
 from runpad.context import Context
 from runpad.events import SessionRestored
 from runpad.sandbox.base import Sandbox
 from runpad.sandbox.limits import MiB
 from runpad.sandbox.results import Language
-from runpad.state import AnalysisState
+from runpad.state import AnalysisState, CellLanguage
 
-__all__ = ["REPLAYED_LANGUAGES", "current_thread_id", "thread_dir", "thread_session"]
+__all__ = [
+    "REPLAYED_LANGUAGES",
+    "current_thread_id",
+    "kernel_language",
+    "thread_dir",
+    "thread_session",
+]
+
+_KERNEL_LANGUAGES: dict[CellLanguage, Language] = {
+    "python": "python",
+    "shell": "shell",
+    "javascript": "javascript",
+    "typescript": "typescript",
+}
+
+
+def kernel_language(language: CellLanguage) -> Language:
+    """The language in which the sandbox runs a cell of `language` (one of
+    `REPLAYED_LANGUAGES`; SQL and DOT cells do not run in a kernel)."""
+    try:
+        return _KERNEL_LANGUAGES[language]
+    except KeyError:
+        raise ValueError(f"{language} cells do not run in a sandbox kernel") from None
 
 
 def thread_dir(context: Context, thread_id: str) -> Path:
@@ -70,11 +95,17 @@ async def _replay(
 ) -> None:
     """Bring back what the cells after the snapshot (all cells, without one) left."""
     after = restored.cell or 0
-    cells = [cell for cell in state.get("cells", []) if cell["ok"] and cell["index"] > after]
+    succeeded = [cell for cell in state.get("cells", []) if cell["ok"]]
+    cells = [
+        cell
+        for cell in succeeded
+        if cell["index"] > after or cell["language"] in DENO_KERNEL_LANGUAGES
+    ]
     if restored.cell is None:
         # Without a snapshot, the files of SQL and DOT cells go back first, as before
         # (their order relative to Python cells is not kept in this mode).
         cells.sort(key=lambda cell: cell["language"] in REPLAYED_LANGUAGES)
+    later = sum(cell["index"] > after for cell in cells)
     replayed = failed_again = 0
     for cell in cells:
         if cell["language"] not in REPLAYED_LANGUAGES:
@@ -84,8 +115,8 @@ async def _replay(
                 if await asyncio.to_thread(copy.is_file):
                     await sandbox.upload(copy, artifact["name"])
             continue
-        language: Language = "shell" if cell["language"] == "shell" else "python"
         replayed += 1
+        language = kernel_language(cell["language"])
         failed_again += not (await sandbox.run(cell["code"], language=language)).ok
     if restored.cell is None and not replayed:
         return
@@ -96,19 +127,22 @@ async def _replay(
             replayed=replayed,
             failed=failed_again,
             notice=restored.notice,
-            message=_message(restored, replayed, failed_again),
+            message=_message(restored, replayed, failed_again, unheld=len(cells) - later),
         )
     )
 
 
-def _message(restored: Restored, replayed: int, failed: int) -> str:
+def _message(restored: Restored, replayed: int, failed: int, *, unheld: int = 0) -> str:
+    """`unheld`: of the replayed cells, the Deno kernel's from before the snapshot."""
     if restored.cell is None:
         text = f"Sandbox session restored: replayed {replayed} earlier cell(s)"
     else:
         text = (
             f"Sandbox session restored from the snapshot after cell {restored.cell}; "
-            f"replayed {replayed} later cell(s)"
+            f"replayed {replayed - unheld} later cell(s)"
         )
+        if unheld:
+            text += f" and {unheld} JavaScript/TypeScript cell(s) the snapshot does not hold"
     if failed:
         text += f", {failed} of which failed this time"
     if restored.notice:

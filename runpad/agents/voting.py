@@ -1,11 +1,11 @@
 """Voting: sample several programs for a step and keep the answer most of them print.
 
-With `Context.samples` > 1, the coder writes a Python step's cell `samples` times, each
-drawn independently (it sees the cells of earlier steps, never those of its sibling
-samples), and each may be repaired like a single cell. A sample that ran without error
-and printed something votes with the answer it printed (`runpad.answers.answer_key`);
-one that failed for good abstains. The answer with the most votes wins, ties going to
-the earliest sample (sample 0 is the model's own best guess).
+With `Context.samples` > 1, the coder writes a Python (or JavaScript or TypeScript) step's
+cell `samples` times, each drawn independently (it sees the cells of earlier steps, never
+those of its sibling samples), and each may be repaired like a single cell. A sample that
+ran without error and printed something votes with the answer it printed
+(`runpad.answers.answer_key`); one that failed for good abstains. The answer with the most
+votes wins, ties going to the earliest sample (sample 0 is the model's own best guess).
 
 Independent programs that agree are the evidence: where a model's mistakes scatter and
 its correct programs coincide, the vote finds the correct answer that no single sample
@@ -45,11 +45,12 @@ __all__ = [
 
 
 def is_voting(state: AnalysisState, context: Context) -> bool:
-    """Whether the current step is decided by a vote: several samples, a Python step."""
+    """Whether the current step is decided by a vote: several samples, a step whose cell
+    runs in a kernel and prints its answer (Python, JavaScript or TypeScript)."""
     if context.samples < 2 or not state.get("plan"):
         return False
     step = state["plan"][state.get("step_index", 0)]
-    return step["kind"] == "python"
+    return step["kind"] in ("python", "javascript", "typescript")
 
 
 def sample_index(state: AnalysisState) -> int:

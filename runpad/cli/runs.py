@@ -19,6 +19,7 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from runpad.bridge import run_sync
+from runpad.cells import file_suffix, lexer_name
 from runpad.cli.options import (
     CheckpointsOption,
     DatabaseOption,
@@ -308,7 +309,7 @@ def _ask_decision(result: RunResult, console: Console) -> ApprovalDecision:
         Panel(
             Syntax(
                 pending["code"].rstrip(),
-                "bash" if language == "shell" else language,
+                lexer_name(language),
                 word_wrap=True,
             ),
             title=f"approve? step {pending['step']}: {pending['description']}",
@@ -322,8 +323,7 @@ def _ask_decision(result: RunResult, console: Console) -> ApprovalDecision:
         if choice == "a":
             return {"action": "approve"}
         if choice == "e":
-            suffix = ".sh" if language == "shell" else ".py"
-            edited = click.edit(pending["code"], extension=suffix, require_save=True)
+            edited = click.edit(pending["code"], extension=file_suffix(language), require_save=True)
             if edited is None or not edited.strip():
                 console.print(Text("Nothing saved: the cell stays as it was.", style="yellow"))
                 continue

@@ -70,7 +70,7 @@ class ProgressNarrator:
                 f"cell {event['index']} ({event['language']}, step "
                 f"{self.step_index + 1}): {one_line(first, 120)}"
             ]
-        if event["type"] == "session_restored":
+        if event["type"] == "session_restored" or event["type"] == "check_skipped":
             return [event["message"]]
         if event["type"] == "search":
             return [f"searching the web: {one_line(event['query'], 200)}"]

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, cast
 import nbformat
 from nbformat import NotebookNode
 
-from runpad.cells import KERNEL_NAME, REPLAYED_LANGUAGES
+from runpad.cells import DENO_KERNEL_LANGUAGES, KERNEL_NAME, PYTHON_KERNEL_LANGUAGES
 from runpad.events import DECISION_WORDS
 from runpad.sandbox.results import format_size
 from runpad.state import ArtifactRef, CellRecord, Verdict
@@ -281,7 +281,15 @@ def build_notebook(result: RunResult) -> NotebookNode:
     SQL and DOT cells, which ran outside the kernel, are Markdown cells with their output,
     and the files they made (query results, diagrams) are listed with the input files in
     `metadata.runpad.files`, so that a re-run finds them in the work dir as the run did. The
-    notebook's kernelspec is runpad's sandbox kernel.
+    notebook's kernelspec is runpad's sandbox kernel (Python).
+
+    JavaScript and TypeScript cells, which ran in the sandbox's Deno kernel, are code cells
+    that carry their language where notebook tools look for a cell's own language in a
+    multi-language notebook, `metadata.vscode.languageId` (VS Code's notebooks), and in
+    `metadata.runpad.language`; the notebook lists its languages in
+    `metadata.runpad.languages`. They are tagged `skip-execution`, so a
+    re-run in the Python kernel (nbclient) keeps their recorded outputs instead of sending
+    them to Python, and the files they wrote go in `metadata.runpad.files` like a SQL result.
     """
     base = Path(result.output_dir or ".")
     notebook = nbformat.v4.new_notebook()
@@ -298,6 +306,7 @@ def build_notebook(result: RunResult) -> NotebookNode:
                 "task": result.task,
                 "files": _work_dir_files(result, base),
                 "status": result.status,
+                "languages": sorted({cell["language"] for cell in result.cells}),
             },
         }
     )
@@ -311,7 +320,7 @@ def build_notebook(result: RunResult) -> NotebookNode:
         if heading_for != (step, description):
             heading_for = (step, description)
             cells.append(nbformat.v4.new_markdown_cell(f"## Step {step + 1}: {description}"))
-        if cell["language"] in REPLAYED_LANGUAGES:
+        if cell["language"] in PYTHON_KERNEL_LANGUAGES + DENO_KERNEL_LANGUAGES:
             cells.append(_code_cell(cell, base))
         else:
             cells.append(nbformat.v4.new_markdown_cell("\n".join(_cell_markdown(cell, base))))
@@ -322,10 +331,11 @@ def build_notebook(result: RunResult) -> NotebookNode:
 
 
 def _work_dir_files(result: RunResult, base: Path) -> list[str]:
-    """What a re-run needs in its work dir: the inputs, and what non-kernel cells made."""
+    """What a re-run needs in its work dir: the inputs, and what the cells that the
+    notebook's (Python) kernel does not run made."""
     files = list(result.files)
     for cell in result.cells:
-        if cell["ok"] and cell["language"] not in REPLAYED_LANGUAGES:
+        if cell["ok"] and cell["language"] not in PYTHON_KERNEL_LANGUAGES:
             files += [str(_artifact_file(a, base).resolve()) for a in cell["artifacts"]]
     return files
 
@@ -386,6 +396,9 @@ def _code_cell(cell: CellRecord, base: Path) -> NotebookNode:
         "duration_ms": cell["duration_ms"],
         "language": cell["language"],
     }
+    if cell["language"] in DENO_KERNEL_LANGUAGES:
+        code.metadata["vscode"] = {"languageId": cell["language"]}
+        code.metadata["tags"] = ["skip-execution"]
     return code
 
 

@@ -43,6 +43,7 @@ from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
+from runpad.cells import lexer_name
 from runpad.errors import MissingDependencyError, RunpadError
 from runpad.events import DECISION_WORDS
 from runpad.report import (
@@ -91,8 +92,6 @@ _SPENT_TEXT_CHARS = 500  # what a block keeps once the total budget is spent
 
 _TABLE_TYPES = ("text/csv", "text/tab-separated-values")
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml")
-# The language of a cell -> the Pygments lexer that highlights it.
-_LEXERS = {"python": "python", "sql": "sql", "dot": "graphviz", "shell": "bash"}
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # IPython colours its tracebacks
 
 StepState = Literal["done", "failed", "waiting", "not reached", "not needed"]
@@ -389,11 +388,14 @@ def _shown_images(artifacts: list[ArtifactRef]) -> list[ArtifactRef]:
 def _highlight(code: str, language: str) -> Markup:
     lexer: Lexer
     try:
-        lexer = get_lexer_by_name(_LEXERS.get(language, language))
+        lexer = get_lexer_by_name(lexer_name(language))
     except ClassNotFound:
         lexer = get_lexer_by_name("text")
-    # Pygments escapes the code it formats: its HTML is safe to put in the page as is.
-    return Markup(highlight(code, lexer, HtmlFormatter(style="default")))
+    # Pygments escapes the code it formats: its HTML is safe to put in the page as is. The
+    # `language-*` class (the HTML convention for a code block's language) names it.
+    css_class = "highlight language-" + re.sub(r"[^\w-]", "", language)
+    formatter = HtmlFormatter(style="default", cssclass=css_class)
+    return Markup(highlight(code, lexer, formatter))
 
 
 def _figure(artifact: ArtifactRef, base: Path, budget: _Budget) -> _Figure:

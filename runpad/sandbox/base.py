@@ -13,14 +13,21 @@ import inspect
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import ClassVar, Self, cast, get_args
 
 from runpad.errors import SandboxClosed
 from runpad.sandbox.budget import fit_execution
 from runpad.sandbox.limits import Limits
-from runpad.sandbox.results import Execution, FileInfo, Language, OutputCallback, OutputChunk
+from runpad.sandbox.results import (
+    Execution,
+    ExecutionError,
+    FileInfo,
+    Language,
+    OutputCallback,
+    OutputChunk,
+)
 
-__all__ = ["Sandbox", "emit"]
+__all__ = ["Sandbox", "emit", "unsupported_language"]
 
 
 async def emit(on_output: OutputCallback | None, chunk: OutputChunk) -> None:
@@ -30,6 +37,23 @@ async def emit(on_output: OutputCallback | None, chunk: OutputChunk) -> None:
     maybe_awaitable = on_output(chunk)
     if inspect.isawaitable(maybe_awaitable):
         await maybe_awaitable
+
+
+def unsupported_language(language: str, backend: str, languages: tuple[Language, ...]) -> Execution:
+    """The error value of a cell whose language the backend does not run."""
+    return Execution(
+        error=ExecutionError(
+            name="UnsupportedLanguage",
+            value=f"The {backend!r} sandbox backend does not run {language!r} cells; it runs: "
+            f"{', '.join(languages)}. Write the cell in one of these, or choose a backend "
+            "that runs it.",
+        ),
+        # A name outside the Language type (a typo from a front end) is recorded as python.
+        language=cast(Language, language) if language in _KNOWN_LANGUAGES else "python",
+    )
+
+
+_KNOWN_LANGUAGES = frozenset(get_args(Language))
 
 
 class Sandbox(abc.ABC):
@@ -50,6 +74,9 @@ class Sandbox(abc.ABC):
 
     backend: ClassVar[str]
     """The name `open_sandbox` knows this backend by."""
+
+    languages: ClassVar[tuple[Language, ...]] = ("python", "shell")
+    """The cell languages this backend runs; a cell in another one is an error value."""
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
@@ -127,13 +154,17 @@ class Sandbox(abc.ABC):
 
         Args:
             code: the cell's source.
-            language: "python", or "shell" for a bash script run inside the sandbox.
+            language: "python"; "shell" for a bash script run inside the sandbox;
+                "javascript" or "typescript" for a Deno kernel of the same session, where
+                the backend lists them in `languages`.
             timeout: wall-clock seconds for this cell; defaults to `limits.timeout`.
             on_output: called with each stdout/stderr chunk as it arrives.
 
         Cells run one at a time: a call made while another cell runs waits for it.
         """
         self._check_running()
+        if language not in self.languages:
+            return unsupported_language(language, self.backend, self.languages)
         async with self._cell_lock:
             self._check_running()  # closed while this call waited
             execution = await self._run(

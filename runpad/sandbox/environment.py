@@ -20,6 +20,7 @@ from runpad.errors import SandboxUnavailable
 from runpad.home import runpad_home
 
 __all__ = [
+    "SANDBOX_NPM_PACKAGES",
     "SANDBOX_PACKAGES",
     "SandboxEnvironment",
     "default_environment_path",
@@ -43,12 +44,28 @@ SANDBOX_PACKAGES: tuple[str, ...] = (
     "openpyxl",
     "tabulate",
     "cloudpickle>=3",
+    "deno>=2.9,<3",
 )
-"""What `runpad sandbox setup` installs: the kernel, the data stack, LP/MIP solvers and
-cloudpickle (kernel snapshots for resume, `runpad.agents.snapshot`)."""
+"""What `runpad sandbox setup` installs: the kernel, the data stack, LP/MIP solvers,
+cloudpickle (kernel snapshots for resume, `runpad.agents.snapshot`) and Deno (the binary of
+JavaScript and TypeScript cells, `runpad.sandbox.kernel.deno`)."""
+
+SANDBOX_NPM_PACKAGES: tuple[str, ...] = (
+    "lodash@4",
+    "d3-array@3",
+    "date-fns@4",
+    "papaparse@5",
+    "simple-statistics@7",
+    "@types/lodash@4",
+    "@types/papaparse@5",
+)
+"""npm packages cached at setup for JavaScript and TypeScript cells, which import them as
+`npm:lodash` with no network: collections, statistics, dates and CSV, what analysts reach
+for first (and the type declarations of the two that ship none)."""
 
 _MARKER = "runpad-environment.json"
 _MPLCONFIG = "runpad-mplconfig"
+_DENO_DIR = "runpad-deno"
 
 
 def default_environment_path() -> Path:
@@ -82,6 +99,17 @@ class SandboxEnvironment:
         """Matplotlib's font list, built once at setup so charts don't pay for it."""
         found = sorted((self.path / _MPLCONFIG).glob("fontlist-*.json"))
         return found[-1] if found else None
+
+    @property
+    def deno(self) -> Path | None:
+        """The Deno binary (PyPI's `deno` package puts it in bin/), or None if missing."""
+        deno = self.path / "bin" / "deno"
+        return deno if deno.is_file() else None
+
+    @property
+    def deno_dir(self) -> Path:
+        """Deno's cache (`DENO_DIR`) with the npm packages of `SANDBOX_NPM_PACKAGES`."""
+        return self.path / _DENO_DIR
 
     @property
     def manifest(self) -> dict[str, object]:
@@ -149,9 +177,12 @@ def setup_environment(
         "build matplotlib's font cache",
         env={**os.environ, "MPLCONFIGDIR": str(mplconfig)},
     )
+    log(f"Caching {len(SANDBOX_NPM_PACKAGES)} npm packages for JavaScript cells")
+    _cache_npm_packages(path)
     path.chmod(0o755)  # the sandbox user must be able to read it
     manifest = {
         "packages": packages,
+        "npm_packages": list(SANDBOX_NPM_PACKAGES),
         "python": subprocess.run(
             [str(path / "bin" / "python"), "-c", "import sys; print(sys.version.split()[0])"],
             capture_output=True,
@@ -165,8 +196,34 @@ def setup_environment(
     return SandboxEnvironment(path)
 
 
-def _check_call(argv: list[str], what: str, env: dict[str, str] | None = None) -> None:
-    result = subprocess.run(argv, capture_output=True, text=True, env=env)
+def _cache_npm_packages(path: Path) -> None:
+    """Download the npm packages into the environment's DENO_DIR (read-only in sessions)."""
+    deno_dir = path / _DENO_DIR
+    deno_dir.mkdir(exist_ok=True)
+    imports = path / _DENO_DIR / "runpad-npm-packages.ts"
+    imports.write_text("".join(f'import "npm:{spec}";\n' for spec in SANDBOX_NPM_PACKAGES))
+    _check_call(
+        [str(path / "bin" / "deno"), "cache", str(imports)],
+        "cache the npm packages of JavaScript cells",
+        env={
+            **os.environ,
+            "DENO_DIR": str(deno_dir),
+            "DENO_NO_UPDATE_CHECK": "1",
+            "DENO_NO_PACKAGE_JSON": "1",
+            "NO_COLOR": "1",
+        },
+        cwd=deno_dir,
+    )
+    for directory, _, files in os.walk(deno_dir):  # readable by the sandbox's uid
+        os.chmod(directory, 0o755)
+        for name in files:
+            os.chmod(os.path.join(directory, name), 0o644)
+
+
+def _check_call(
+    argv: list[str], what: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> None:
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd)
     if result.returncode != 0:
         raise SandboxUnavailable(
             f"Could not {what} (exit {result.returncode}): {result.stderr.strip()[-2000:]}\n"

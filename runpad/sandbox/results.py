@@ -26,7 +26,9 @@ __all__ = [
     "format_size",
 ]
 
-Language: TypeAlias = Literal["python", "shell"]
+Language: TypeAlias = Literal["python", "shell", "javascript", "typescript"]
+"""What a cell is written in. JavaScript and TypeScript cells run in a Deno kernel of the same
+session (`runpad.sandbox.kernel.deno`), where the backend has one (`Sandbox.languages`)."""
 StreamName: TypeAlias = Literal["stdout", "stderr"]
 JSONValue: TypeAlias = Any  # a value `json.dumps` accepts; MIME payloads are str or JSON objects
 

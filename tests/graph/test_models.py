@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,5 +98,81 @@ def test_the_embedded_model_gets_the_short_prompts() -> None:
         last_error=None,
         feedback=None,
         cells=[],
+        language="python",
     )
     assert coder == "Question: What is 2 + 2?\nWrite the Python script."
+
+
+def test_the_coder_prompts_know_a_javascript_or_typescript_step() -> None:
+    from runpad.prompts import SMALL_MODEL_PROMPTS
+
+    plan = [{"description": "Total the orders", "success_criterion": "a number", "kind": "ts"}]
+    common: dict[str, Any] = {
+        "task": "Total",
+        "files": ["orders.json"],
+        "plan": plan,
+        "step_index": 0,
+        "last_error": None,
+        "feedback": None,
+        "findings": [],
+        "schemas": [],
+    }
+    python_cell = {
+        "index": 1,
+        "language": "python",
+        "code": "x = 1",
+        "error": None,
+        "stdout": "",
+        "result": None,
+        "artifacts": [],
+    }
+    full = render_prompt(
+        "coder",
+        None,
+        language="typescript",
+        packages=["lodash", "d3-array"],
+        cells=[python_cell],
+        **common,
+    )
+    assert "Write one TypeScript cell for step 1: Total the orders" in full
+    assert "Reply with one ```typescript code block" in full
+    assert "npm:lodash, npm:d3-array" in full
+    assert "Deno.readTextFile" in full
+    assert "```python\nx = 1\n```" in full  # earlier cells keep their own fence
+    javascript = render_prompt(
+        "coder", None, language="javascript", packages=[], cells=[], **common
+    )
+    assert "Write one JavaScript cell" in javascript
+    assert "```javascript code block" in javascript
+    assert "npm:" not in javascript  # no packages listed when none are cached
+    small = render_prompt(
+        "coder", SMALL_MODEL_PROMPTS, language="typescript", packages=[], cells=[], **common
+    )
+    assert "Write the TypeScript program for Deno" in small
+    assert "Deno.readTextFile('orders.json')" in small
+    assert "pandas" not in small
+
+
+def test_the_planner_offers_typescript_steps() -> None:
+    prompt = render_prompt(
+        "planner",
+        None,
+        task="t",
+        files=[],
+        failure_notes=[],
+        max_steps=3,
+        databases={},
+        scripts=True,
+    )
+    assert "[typescript] TypeScript (or [javascript] JavaScript) in a Deno kernel" in prompt
+    without = render_prompt(
+        "planner",
+        None,
+        task="t",
+        files=[],
+        failure_notes=[],
+        max_steps=3,
+        databases={},
+        scripts=False,
+    )
+    assert "[typescript]" not in without

@@ -293,3 +293,58 @@ def test_a_diagram_rendered_twice_is_drawn_once_as_svg(tmp_path: Path) -> None:
     assert page.count('<img src="data:image/png;base64,') == 1  # the chart, not flow.png
     assert '<a href="flow.png">flow.png</a>' in page
     assert '<a href="flow.dot">flow.dot</a>' in page
+
+
+def test_javascript_and_typescript_cells_carry_their_language_everywhere(tmp_path: Path) -> None:
+    from runpad.report import build_notebook, render_markdown
+
+    ts = "const total: number = [1, 2].reduce((a, b) => a + b, 0);\nconsole.log(total);"
+    written = tmp_path / "artifacts" / "cell-2" / "total.json"
+    written.parent.mkdir(parents=True)
+    written.write_text("3")
+    cells = [
+        cell(1, "import json\njson.dump([1, 2], open('data.json', 'w'))"),
+        cell(
+            2,
+            ts,
+            language="typescript",
+            stdout="3\n",
+            artifacts=[artifact(written, "application/json", 2)],
+        ),
+        cell(3, "console.log(typeof Deno)", language="javascript", stdout="object\n"),
+        cell(4, "print(open('data.json').read())", stdout="[1, 2]\n"),
+    ]
+    result = run(cells=cells, plan=[step("Sum", kind="typescript")], output_dir=str(tmp_path))
+
+    page = render_html(result)
+    assert 'class="highlight language-typescript"' in page
+    assert 'class="highlight language-javascript"' in page
+    assert 'class="highlight language-python"' in page
+    assert '<span class="kd">const</span>' in page  # highlighted as TypeScript
+    assert "· typescript ·" in text_of(page)
+
+    markdown = render_markdown(result)
+    assert f"```typescript\n{ts}\n```" in markdown
+    assert "```javascript\nconsole.log(typeof Deno)\n```" in markdown
+
+    notebook = build_notebook(result)
+    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    assert [c.metadata.runpad.language for c in code_cells] == [
+        "python",
+        "typescript",
+        "javascript",
+        "python",
+    ]
+    python_cell, ts_cell, js_cell, _ = code_cells
+    assert ts_cell.source == ts
+    assert ts_cell.metadata.vscode == {"languageId": "typescript"}
+    assert js_cell.metadata.vscode == {"languageId": "javascript"}
+    # a re-run in the notebook's Python kernel keeps their outputs instead of running them
+    assert ts_cell.metadata.tags == ["skip-execution"]
+    assert ts_cell.outputs[0].text == "3\n"
+    assert "vscode" not in python_cell.metadata
+    assert "tags" not in python_cell.metadata
+    assert notebook.metadata.language_info.name == "python"  # the notebook's kernel
+    assert notebook.metadata.runpad.languages == ["javascript", "python", "typescript"]
+    # what the Deno cells wrote is put in the re-run's work dir, as a SQL cell's result is
+    assert str(written.resolve()) in notebook.metadata.runpad.files

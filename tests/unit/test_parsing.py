@@ -94,3 +94,50 @@ def test_verdicts() -> None:
     assert (repair.action, repair.notes) == ("repair", "use the median")
     assert parse_verdict("VERDICT: replan\nNOTES: wrong file").notes == "wrong file"
     assert parse_verdict("looks fine to me").action == "next"
+
+
+@pytest.mark.parametrize(
+    ("reply", "language", "expected"),
+    [
+        ("```ts\nconst n: number = 1;\n```", "typescript", "const n: number = 1;"),
+        ("```typescript\nconsole.log(1)\n```", "typescript", "console.log(1)"),
+        ("```js\nconsole.log(2)\n```", "javascript", "console.log(2)"),
+        ("```javascript\nconsole.log(3)\n```", "javascript", "console.log(3)"),
+        ("```\nconsole.log(4)\n```", "javascript", "console.log(4)"),  # no tag
+        # asked for one, tagged as the other: the Deno kernel runs both
+        ("```javascript\nconsole.log(5)\n```", "typescript", "console.log(5)"),
+        ("```ts\nconsole.log(6)\n```", "javascript", "console.log(6)"),
+        # the asked language wins over its sibling and over Python
+        ("```js\nA\n```\n```ts\nB\n```\n```python\nC\n```", "typescript", "B"),
+    ],
+)
+def test_javascript_and_typescript_blocks(reply: str, language: str, expected: str) -> None:
+    assert extract_code(reply, language) == expected
+
+
+def test_a_python_block_is_not_a_typescript_cell() -> None:
+    assert extract_code("```python\nprint(1)\n```", "typescript") is None
+    assert extract_code("console.log(1)", "typescript") is None  # no fence: not taken as code
+    assert extract_code("```ts\nconsole.log(1)\n```") is None  # nor a TS block as Python
+
+
+def test_plan_steps_in_javascript_and_typescript() -> None:
+    plan = parse_plan(
+        "1. [typescript] Parse the JSON | check: the keys\n"
+        "2. [js] Count the words | check: a number\n"
+        "3. [ts] Sum it\n"
+        "4. Reshape the records in TypeScript | check: printed\n"
+        "5. Do it with JavaScript\n"
+        "6. Average with pandas",
+        task="t",
+        max_steps=6,
+    )
+    assert [step["kind"] for step in plan] == [
+        "typescript",
+        "javascript",
+        "typescript",
+        "typescript",
+        "javascript",
+        "python",
+    ]
+    assert plan[0]["description"] == "Parse the JSON"

@@ -20,7 +20,7 @@ import secrets
 import socket
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,16 @@ from typing import Any
 import zmq
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
-from runpad.errors import SandboxClosed, SandboxStartError
+from runpad.errors import SandboxClosed, SandboxStartError, SandboxUnavailable
 from runpad.sandbox.base import Sandbox, emit
 from runpad.sandbox.budget import ResultBudget
+from runpad.sandbox.kernel.deno import (
+    DENO_LANGUAGES,
+    DENO_STARTUP,
+    check_imports,
+    deno_print_marker,
+    explain_deno_error,
+)
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.output import StreamCapture
 from runpad.sandbox.results import (
@@ -94,7 +101,7 @@ def to_kernel_code(code: str, language: Language) -> str:
         # IPython 8+ turns a non-zero exit status into CalledProcessError by itself (an error
         # value, like Python code); it dropped `--raise-error`, which bash would then receive.
         return "%%bash\n" + code
-    raise ValueError(f"Unsupported language {language!r}: use 'python' or 'shell'.")
+    raise ValueError(f"The IPython kernel runs no {language!r} cells: use 'python' or 'shell'.")
 
 
 @dataclass
@@ -238,6 +245,7 @@ class KernelDriver:
         timeout: float,
         interrupt_grace: float,
         on_output: OutputCallback | None,
+        print_marker: Callable[[str], str] | None = None,
     ) -> bool:
         """Run a cell, filling `outcome` as messages arrive; True if it hit its timeout.
 
@@ -245,6 +253,10 @@ class KernelDriver:
         `interrupt_grace`, `outcome.finished` stays False and the caller must restart the
         kernel. Raises KernelDied if the process exits during the cell; what arrived
         before is in `outcome`.
+
+        `print_marker(text)` is code that prints `text`, for kernels whose output can
+        arrive after they report the cell done (Deno's): the cell's output then ends where
+        that marker appears (`_collect_trailing`).
         """
         self._drain_shell_nowait()  # replies of earlier cells that came after their idle
         msg_id = self._client.execute(code, store_history=True, allow_stdin=False)
@@ -252,6 +264,10 @@ class KernelDriver:
         if timed_out:
             await self.interrupt()
             await self._collect(msg_id, outcome, time.monotonic() + interrupt_grace, on_output)
+        if outcome.finished and print_marker is not None:
+            await self._collect_trailing(
+                msg_id, outcome, print_marker, time.monotonic() + interrupt_grace, on_output
+            )
         if outcome.finished:
             # ipykernel sends the reply before the idle status; it is usually here by now,
             # and one that is not is drained before the next cell, never waited for.
@@ -259,6 +275,71 @@ class KernelDriver:
             if reply and outcome.execution_count is None:
                 outcome.execution_count = reply.get("execution_count")
         return timed_out
+
+    async def _collect_trailing(
+        self,
+        msg_id: str,
+        outcome: KernelOutcome,
+        print_marker: Callable[[str], str],
+        deadline: float,
+        on_output: OutputCallback | None,
+    ) -> None:
+        """Collect what a cell printed after its idle status, up to a marker printed next.
+
+        Deno's kernel publishes a cell's output from a queue that can lag behind the idle
+        status, under the parent of whichever request came last: without this, the tail of
+        a long output would be lost or land in the next cell. The marker goes through the
+        same queue, so everything before it is the cell's.
+        """
+        marker = f"runpad-end-of-output-{secrets.token_hex(8)}"
+        barrier = self._client.execute(
+            print_marker(marker), silent=True, store_history=False, allow_stdin=False
+        )
+        while (remaining := deadline - time.monotonic()) > 0:
+            frames = await self._next_iopub(min(remaining, 0.2))
+            if frames is None:
+                if not self._is_alive():
+                    raise KernelDied from None
+                continue
+            message = self._parse(frames)
+            if message is None or message[1] == "status":
+                continue
+            # Under the barrier's parent: the cell's queued output, never the barrier's own
+            # input, count or error.
+            if not (
+                message[0] == msg_id
+                or (message[0] == barrier and message[1] in ("stream", "display_data"))
+            ):
+                continue
+            content = self._unpack(message[2])
+            if content is None:
+                continue
+            if message[1] == "stream" and marker in content.get("text", ""):
+                before = content["text"].split(marker, 1)[0]
+                if before:
+                    await self._handle("stream", {**content, "text": before}, outcome, on_output)
+                return
+            await self._handle(message[1], content, outcome, on_output)
+        logger.warning("The kernel's output marker did not arrive; the output may be incomplete")
+
+    async def run_silently(self, code: str, timeout: float) -> None:
+        """Run set-up code before any cell: no output, no history, no execution count.
+
+        Raises SandboxStartError if it fails or does not finish within `timeout`.
+        """
+        outcome = KernelOutcome(stdout=StreamCapture(4096), stderr=StreamCapture(4096))
+        msg_id = self._client.execute(code, silent=True, store_history=False, allow_stdin=False)
+        try:
+            timed_out = await self._collect(msg_id, outcome, time.monotonic() + timeout, None)
+        except KernelDied:
+            timed_out = True
+        self._drain_shell_nowait()
+        if timed_out or outcome.error is not None:
+            why = str(outcome.error) if outcome.error else f"no answer within {timeout:g} s"
+            raise SandboxStartError(
+                f"The sandbox kernel failed its set-up code ({why}); run `runpad sandbox "
+                "check` and `runpad sandbox setup` to repair the sandbox environment."
+            )
 
     async def _collect(
         self,
@@ -431,11 +512,15 @@ class KernelSandbox(Sandbox):
 
     Subclasses decide how the kernel process is started and isolated (`_launch_kernel`,
     `_stop_kernel`); running cells, timeouts, restarts, artifacts and files are shared.
+    A backend that also runs JavaScript and TypeScript lists them in `languages` and starts
+    a Deno kernel in the same work dir (`_launch_deno_kernel`, `_stop_deno_kernel`); the
+    session starts it at its first such cell and drives it like the Python kernel.
     """
 
     def __init__(self, limits: Limits | None = None) -> None:
         super().__init__(limits)
         self._driver: KernelDriver | None = None
+        self._deno: KernelDriver | None = None
         self._workdir: WorkDir | None = None
         self._cells = 0
         # The work dir as the last cell left it (with the host's uploads since): what the
@@ -473,12 +558,32 @@ class KernelSandbox(Sandbox):
         """Whether the kernel process still runs; backends that own a process override it."""
         return True
 
+    async def _launch_deno_kernel(self) -> KernelDriver:
+        """Start the Deno kernel process (`runpad.sandbox.kernel.deno`), return a connected
+        driver; backends that list JavaScript in `languages` override it. Raises
+        SandboxUnavailable when the sandbox has no Deno."""
+        raise SandboxUnavailable(f"The {self.backend!r} sandbox backend runs no Deno kernel.")
+
+    async def _stop_deno_kernel(self) -> None:
+        """Kill the Deno kernel process and everything it started; not the Python kernel."""
+
+    def _deno_kernel_alive(self) -> bool:
+        return True
+
+    def _npm_versions(self) -> Mapping[str, Sequence[str]] | None:
+        """The versions of the cached npm packages (`cached_npm_versions`), where known."""
+        return None
+
+    def _deno_death_reason(self) -> str:
+        return "the JavaScript kernel process exited"
+
     def _is_alive(self) -> bool:
         return self._driver is not None and self._kernel_alive()
 
     # -- shared behaviour ----------------------------------------------------------------------
 
     async def _close(self) -> None:
+        await self._stop_deno()
         await self._stop_driver()
 
     async def _stop_driver(self) -> None:
@@ -487,27 +592,72 @@ class KernelSandbox(Sandbox):
             self._driver = None
         await self._stop_kernel()
 
+    async def _stop_deno(self) -> None:
+        if self._deno is not None:
+            self._deno.close()
+            self._deno = None
+        await self._stop_deno_kernel()
+
     async def _restart(self) -> None:
+        # A restart clears every variable: the Deno kernel's too (it starts again at the
+        # next JavaScript cell).
+        await self._stop_deno()
+        await self._restart_python()
+
+    async def _restart_python(self) -> None:
         await self._stop_driver()
         self._driver = await self._launch_kernel()
 
+    async def _start_deno(self) -> None:
+        await self._stop_deno()
+        driver = await self._launch_deno_kernel()
+        try:
+            await driver.run_silently(DENO_STARTUP, self.limits.start_timeout)
+        except BaseException:
+            driver.close()
+            await self._stop_deno_kernel()
+            raise
+        self._deno = driver
+
     async def _interrupt(self) -> None:
-        if self._driver is not None:
-            await self._driver.interrupt()
+        for driver in (self._driver, self._deno):
+            if driver is not None:
+                await driver.interrupt()
 
     async def _run(
         self, code: str, *, language: Language, timeout: float, on_output: OutputCallback | None
     ) -> Execution:
-        kernel_code = to_kernel_code(code, language)
+        if language in DENO_LANGUAGES:
+            if (import_error := check_imports(code, self._npm_versions())) is not None:
+                return Execution(error=import_error, language=language)
+            try:
+                return await self._run_cell(_DenoKernel(self), code, language, timeout, on_output)
+            except SandboxUnavailable as exc:  # no Deno: a value the model reads
+                return Execution(
+                    error=ExecutionError(name="DenoUnavailable", value=str(exc)),
+                    language=language,
+                )
+        return await self._run_cell(_PythonKernel(self), code, language, timeout, on_output)
+
+    async def _run_cell(
+        self,
+        kernel: _Kernel,
+        code: str,
+        language: Language,
+        timeout: float,
+        on_output: OutputCallback | None,
+    ) -> Execution:
+        kernel_code = kernel.code(code, language)
         # A kernel that died between cells (killed, out of memory) gets replaced before we
         # send anything: a request to a dead kernel would wait for an answer forever.
-        died_idle = self._driver is not None and not self._is_alive()
-        death = self._death_reason() if died_idle else ""
+        died_idle = kernel.driver is not None and not kernel.alive()
+        death = kernel.death_reason() if died_idle else ""
         if died_idle:
-            await self._restart()
-        elif self._driver is None:  # a previous cell's restart failed
-            self._driver = await self._launch_kernel()
-        assert self._driver is not None
+            await kernel.restart()
+        elif kernel.driver is None:  # not started yet, or a previous cell's restart failed
+            await kernel.start()
+        driver = kernel.driver
+        assert driver is not None
         workdir = self.workdir
         self._cells += 1
         before = self._files
@@ -524,24 +674,25 @@ class KernelSandbox(Sandbox):
         )
         if died_idle:
             outcome.stderr.add(
-                f"[runpad] The sandbox kernel had died since the last cell ({death}); it was "
-                "restarted, so variables from earlier cells are gone.\n"
+                f"[runpad] The sandbox {kernel.name} had died since the last cell ({death}); it "
+                "was restarted, so variables from earlier cells are gone.\n"
             )
         started = time.monotonic()
         restarted = timed_out = False
         try:
-            timed_out = await self._driver.execute(
+            timed_out = await driver.execute(
                 kernel_code,
                 outcome,
                 timeout=timeout,
                 interrupt_grace=self.limits.interrupt_grace,
                 on_output=on_output,
+                print_marker=kernel.print_marker,
             )
         except KernelDied:
             outcome.error = ExecutionError(
                 name="KernelDied",
-                value=f"The sandbox kernel died: {self._death_reason()}. It was restarted; "
-                "variables from earlier cells are gone, files in the work dir remain.",
+                value=f"The sandbox {kernel.name} died: {kernel.death_reason()}. It was "
+                "restarted; variables from earlier cells are gone, files in the work dir remain.",
             )
             restarted = True
         finally:
@@ -550,11 +701,13 @@ class KernelSandbox(Sandbox):
         if timed_out and not outcome.finished:
             restarted = True
         if restarted:
-            await self._restart()
+            await kernel.restart()
         # Finding the cell's files counts against the cell (Limits.artifact_seconds).
         changes = await asyncio.to_thread(workdir.changed_since, before, self.limits)
         self._files = changes.snapshot
         duration_ms = (time.monotonic() - started) * 1000
+        if outcome.error is not None:
+            outcome.error = kernel.explain(outcome.error)
         execution = outcome_to_execution(
             outcome,
             language=language,
@@ -597,3 +750,85 @@ class KernelSandbox(Sandbox):
 
     async def _list_files(self, path: str) -> list[FileInfo]:
         return await asyncio.to_thread(self.workdir.list_files, path)
+
+
+class _Kernel(abc.ABC):
+    """One of a session's kernels, as `KernelSandbox._run_cell` uses it."""
+
+    name: str  # as the messages the model reads call it
+    print_marker: Callable[[str], str] | None = None  # see KernelDriver.execute
+
+    def __init__(self, sandbox: KernelSandbox) -> None:
+        self.sandbox = sandbox
+
+    @property
+    @abc.abstractmethod
+    def driver(self) -> KernelDriver | None: ...
+
+    @abc.abstractmethod
+    def code(self, code: str, language: Language) -> str: ...
+
+    @abc.abstractmethod
+    def alive(self) -> bool: ...
+
+    @abc.abstractmethod
+    def death_reason(self) -> str: ...
+
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def restart(self) -> None: ...
+
+    def explain(self, error: ExecutionError) -> ExecutionError:
+        return error
+
+
+class _PythonKernel(_Kernel):
+    name = "kernel"
+
+    @property
+    def driver(self) -> KernelDriver | None:
+        return self.sandbox._driver
+
+    def code(self, code: str, language: Language) -> str:
+        return to_kernel_code(code, language)
+
+    def alive(self) -> bool:
+        return self.sandbox._is_alive()
+
+    def death_reason(self) -> str:
+        return self.sandbox._death_reason()
+
+    async def start(self) -> None:
+        self.sandbox._driver = await self.sandbox._launch_kernel()
+
+    async def restart(self) -> None:
+        await self.sandbox._restart_python()
+
+
+class _DenoKernel(_Kernel):
+    name = "JavaScript kernel"
+    print_marker = staticmethod(deno_print_marker)
+
+    @property
+    def driver(self) -> KernelDriver | None:
+        return self.sandbox._deno
+
+    def code(self, code: str, language: Language) -> str:
+        return code  # Deno runs JavaScript as TypeScript, whose superset it is
+
+    def alive(self) -> bool:
+        return self.sandbox._deno_kernel_alive()
+
+    def death_reason(self) -> str:
+        return self.sandbox._deno_death_reason()
+
+    async def start(self) -> None:
+        await self.sandbox._start_deno()
+
+    async def restart(self) -> None:
+        await self.sandbox._start_deno()
+
+    def explain(self, error: ExecutionError) -> ExecutionError:
+        return explain_deno_error(error)

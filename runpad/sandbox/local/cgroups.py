@@ -65,7 +65,21 @@ class SessionCgroup:
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.01)
 
+    def child(self, name: str) -> SessionCgroup:
+        """A group inside this one for one kernel of the session, so that it can be killed
+        alone; this group's limits hold for both together (the hierarchy charges a child's
+        use to its parent, in v1 and v2)."""
+        directories = [directory / name for directory in self.directories]
+        for directory in directories:
+            directory.mkdir(exist_ok=True)
+        return SessionCgroup(directories, set(self.controllers))
+
     def remove(self) -> None:
+        for directory in self.directories:  # a group with children can't be removed
+            with contextlib.suppress(OSError):
+                for child in directory.iterdir():
+                    if child.is_dir():
+                        SessionCgroup([child]).remove()
         self.kill_all()
         for directory in self.directories:
             for _ in range(50):

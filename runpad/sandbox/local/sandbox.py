@@ -23,13 +23,23 @@ import os
 import secrets
 import shutil
 import signal
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from runpad.errors import SandboxStartError, SandboxUnavailable
 from runpad.home import runpad_home
 from runpad.sandbox.environment import SandboxEnvironment, find_environment
+from runpad.sandbox.kernel.deno import (
+    DENO_LANGUAGES,
+    INSIDE_RELAY,
+    RELAY_FILE,
+    cached_npm_versions,
+    deno_env,
+    deno_kernel_argv,
+    find_deno,
+)
 from runpad.sandbox.kernel.driver import (
     STARTUP_FILE,
     KernelDriver,
@@ -41,6 +51,7 @@ from runpad.sandbox.limits import Limits, MiB
 from runpad.sandbox.local.cgroups import SessionCgroup, create_session_cgroup, sweep_orphan_cgroups
 from runpad.sandbox.local.seccomp import seccomp_filter_fd
 from runpad.sandbox.output import KernelLog
+from runpad.sandbox.results import Language
 from runpad.sandbox.session_layout import (
     ETC_ENTRIES,
     INSIDE_HOME,
@@ -116,9 +127,19 @@ class SandboxLayout:
 
 
 def bwrap_argv(
-    layout: SandboxLayout, limits: Limits, command: list[str], seccomp_fd: int | None
+    layout: SandboxLayout,
+    limits: Limits,
+    command: list[str],
+    seccomp_fd: int | None,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    extra_files: Mapping[str, Path] | None = None,
 ) -> list[str]:
-    """The bubblewrap command line that runs `command` in a session's sandbox."""
+    """The bubblewrap command line that runs `command` in a session's sandbox.
+
+    `extra_env` adds to the sandbox's environment; `extra_files` binds more host files
+    read-only, by their path inside (the Deno kernel's relay script).
+    """
     argv = [
         find_bwrap(),
         "--unshare-all",
@@ -189,6 +210,8 @@ def bwrap_argv(
         str(STARTUP_FILE),
         INSIDE_STARTUP,
     ]
+    for inside, host_file in (extra_files or {}).items():
+        argv += ["--ro-bind", str(host_file), inside]
     if (font_cache := environment.mpl_font_cache) is not None:
         argv += [
             "--ro-bind",
@@ -201,21 +224,29 @@ def bwrap_argv(
     # from filling memory there past tmp_mb; its device nodes stay writable.
     argv += ["--remount-ro", "/", "--remount-ro", "/proc", "--remount-ro", "/dev"]
     argv += ["--chdir", INSIDE_WORK]
-    for key, value in sandbox_env(environment, limits).items():
+    for key, value in {**sandbox_env(environment, limits), **(extra_env or {})}.items():
         argv += ["--setenv", key, value]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
     return [*argv, "--", *command]
 
 
-def launcher_argv(cgroup: SessionCgroup | None, limits: Limits, inner: list[str]) -> list[str]:
+def launcher_argv(
+    cgroup: SessionCgroup | None,
+    limits: Limits,
+    inner: list[str],
+    *,
+    address_space_limit: bool = True,
+) -> list[str]:
     """Join the session's cgroup, set rlimits, clear the environment, then exec `inner`.
 
     The shell joins the cgroup before exec, so nothing the sandbox starts escapes it.
+    `address_space_limit=False` drops the address-space stand-in for a memory cgroup, for
+    programs that cannot start under it (V8 reserves tens of GiB it never uses).
     """
     rlimits = [f"--fsize={limits.disk_mb * MiB}", "--nofile=4096"]
     controllers = cgroup.controllers if cgroup else set()
-    if "memory" not in controllers:
+    if "memory" not in controllers and address_space_limit:
         # Address space is a rough stand-in for memory: libraries reserve more than they use.
         rlimits.append(f"--as={limits.memory_mb * 4 * MiB}")
     if "cpu" not in controllers and limits.cpu_seconds is not None:
@@ -244,6 +275,7 @@ class LocalSandbox(KernelSandbox):
     """
 
     backend = "local"
+    languages: ClassVar[tuple[Language, ...]] = ("python", "shell", *DENO_LANGUAGES)
 
     def __init__(
         self,
@@ -261,6 +293,12 @@ class LocalSandbox(KernelSandbox):
         self._oom_baseline = 0
         self._work_mounted = False
         self._log: KernelLog | None = None
+        self._deno_process: asyncio.subprocess.Process | None = None
+        self._deno_log: KernelLog | None = None
+        self._deno_cgroup: SessionCgroup | None = None
+        self._deno_ipc: Path | None = None
+        self._deno_oom_baseline = 0
+        self._npm_cache: dict[str, list[str]] | None = None
         self.session_id = secrets.token_hex(6)
 
     @property
@@ -310,11 +348,28 @@ class LocalSandbox(KernelSandbox):
         self._layout = layout
         info = connection_info(f"{INSIDE_IPC}/k")
         argv, seccomp_fd = await asyncio.to_thread(self._prepare_launch, layout, info)
+        self._process, self._log = await self._spawn(argv, seccomp_fd)
+        driver = KernelDriver({**info, "ip": str(layout.ipc / "k")}, self._kernel_alive)
+        try:
+            await driver.connect(self.limits.start_timeout)
+        except BaseException as exc:
+            driver.close()
+            await self._stop_kernel()
+            if isinstance(exc, SandboxStartError):
+                log = await asyncio.to_thread(self._log_tail)
+                raise SandboxStartError(f"{exc}\nKernel log:\n{log}") from exc
+            raise
+        return driver
+
+    async def _spawn(
+        self, argv: list[str], seccomp_fd: int
+    ) -> tuple[asyncio.subprocess.Process, KernelLog]:
+        """Start a kernel's launch command; its output goes to the returned log."""
         # The kernel's stdout and stderr: a pipe this process drains, never a file on the
         # host's disk (a cell can write to the descriptors the kernel inherited).
         log_read, log_write = os.pipe()
         try:
-            self._process = await asyncio.create_subprocess_exec(
+            process = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log_write,
@@ -329,18 +384,7 @@ class LocalSandbox(KernelSandbox):
         finally:
             os.close(seccomp_fd)
             os.close(log_write)
-        self._log = KernelLog(log_read, self.limits.kernel_log_bytes)
-        driver = KernelDriver({**info, "ip": str(layout.ipc / "k")}, self._kernel_alive)
-        try:
-            await driver.connect(self.limits.start_timeout)
-        except BaseException as exc:
-            driver.close()
-            await self._stop_kernel()
-            if isinstance(exc, SandboxStartError):
-                log = await asyncio.to_thread(self._log_tail)
-                raise SandboxStartError(f"{exc}\nKernel log:\n{log}") from exc
-            raise
-        return driver
+        return process, KernelLog(log_read, self.limits.kernel_log_bytes)
 
     def _prepare_launch(self, layout: SandboxLayout, info: dict[str, Any]) -> tuple[list[str], int]:
         """The launch command and the seccomp filter's fd (blocking)."""
@@ -384,11 +428,115 @@ class LocalSandbox(KernelSandbox):
         if self._layout is not None:
             await asyncio.to_thread(remove_ipc_dir, self._layout.ipc)
 
+    # -- the Deno kernel of JavaScript and TypeScript cells ------------------------------------
+
+    async def _launch_deno_kernel(self) -> KernelDriver:
+        """Deno's kernel in a sandbox of its own, built like the Python kernel's: the same
+        work dir, environment, seccomp filter and bubblewrap walls, a cgroup inside the
+        session's (one set of limits for both kernels), and an ipc dir of its own."""
+        layout = dataclasses.replace(self.layout, ipc_name=f"ipc-deno-{secrets.token_hex(4)}")
+        deno = find_deno(layout.environment)
+        await asyncio.to_thread(make_ipc_dir, layout.ipc)
+        self._deno_ipc = layout.ipc
+        info = connection_info(f"{INSIDE_IPC}/k")
+        argv, seccomp_fd = await asyncio.to_thread(self._prepare_deno_launch, layout, info, deno)
+        self._deno_process, self._deno_log = await self._spawn(argv, seccomp_fd)
+        driver = KernelDriver({**info, "ip": str(layout.ipc / "k")}, self._deno_kernel_alive)
+        try:
+            await driver.connect(self.limits.start_timeout)
+        except BaseException as exc:
+            driver.close()
+            await self._stop_deno_kernel()
+            if isinstance(exc, SandboxStartError):
+                log = await asyncio.to_thread(self._deno_log_tail)
+                raise SandboxStartError(f"{exc}\nDeno kernel log:\n{log}") from exc
+            raise
+        return driver
+
+    def _prepare_deno_launch(
+        self, layout: SandboxLayout, info: dict[str, Any], deno: Path
+    ) -> tuple[list[str], int]:
+        """The Deno kernel's launch command and the seccomp filter's fd (blocking)."""
+        (layout.ipc / "kernel.json").write_text(json.dumps(info))
+        environment = layout.environment
+        command = deno_kernel_argv(str(environment.python), str(deno), f"{INSIDE_IPC}/kernel.json")
+        if self._cgroup is not None and self._deno_cgroup is None:
+            self._deno_cgroup = self._cgroup.child("deno")
+        self._deno_oom_baseline = self._deno_oom_kills()
+        seccomp_fd = seccomp_filter_fd()
+        try:
+            inner = bwrap_argv(
+                layout,
+                self.limits,
+                command,
+                seccomp_fd,
+                extra_env=deno_env(environment.deno_dir, self.limits),
+                extra_files={INSIDE_RELAY: RELAY_FILE},
+            )
+            # Without a memory cgroup, V8's heap limit (deno_env) bounds the kernel's memory:
+            # V8 cannot start under any address-space limit below some 64 GiB.
+            argv = launcher_argv(self._deno_cgroup, self.limits, inner, address_space_limit=False)
+        except BaseException:
+            os.close(seccomp_fd)
+            raise
+        return argv, seccomp_fd
+
+    def _npm_versions(self) -> Mapping[str, Sequence[str]] | None:
+        if self._npm_cache is None and self._layout is not None:
+            self._npm_cache = cached_npm_versions(self._layout.environment.deno_dir)
+        return self._npm_cache
+
+    def _deno_kernel_alive(self) -> bool:
+        return self._deno_process is not None and self._deno_process.returncode is None
+
+    def _deno_death_reason(self) -> str:
+        log = self._deno_log.text() if self._deno_log else ""
+        if "out of memory" in log[-3000:]:
+            return (
+                "it ran out of memory (JavaScript's heap may use 3/4 of the session's "
+                f"{self.limits.memory_mb} MB; raise Limits.memory_mb or use less memory)"
+            )
+        if self._deno_oom_kills() > self._deno_oom_baseline:
+            return (
+                f"it ran out of memory (the session may use {self.limits.memory_mb} MB; "
+                "raise Limits.memory_mb or use less memory)"
+            )
+        code = self._deno_process.returncode if self._deno_process else None
+        if code is not None and code > 128:  # the relay's status for a kernel killed by a signal
+            code = 128 - code
+        if code is not None and code < 0:
+            return f"it was killed by signal {signal.Signals(-code).name}"
+        return f"it exited with status {code}"
+
+    def _deno_oom_kills(self) -> int:
+        """Kills by the memory limit, counted in the Deno kernel's cgroup (v1) or the
+        session's (v2 counts a child's events in its parent's memory.events)."""
+        groups = [group for group in (self._deno_cgroup, self._cgroup) if group is not None]
+        return max((group.memory_events() for group in groups), default=0)
+
+    async def _stop_deno_kernel(self) -> None:
+        process, self._deno_process = self._deno_process, None
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+        if self._deno_cgroup is not None:  # never the session's group: the Python kernel
+            await asyncio.to_thread(self._deno_cgroup.kill_all)
+        ipc, self._deno_ipc = self._deno_ipc, None
+        if ipc is not None:
+            await asyncio.to_thread(remove_ipc_dir, ipc)
+
+    def _deno_log_tail(self) -> str:
+        if self._deno_log is not None:
+            self._deno_log.wait_closed(timeout=1.0)
+        return (self._deno_log.text() if self._deno_log else "")[-3000:] or "(empty)"
+
     async def _close(self) -> None:
         await super()._close()
         await self._cleanup()
 
     async def _cleanup(self) -> None:
+        self._deno_cgroup = None  # removed with the session's group, which holds it
         if self._cgroup is not None:
             await asyncio.to_thread(self._cgroup.remove)
             self._cgroup = None
