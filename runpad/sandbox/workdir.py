@@ -21,7 +21,15 @@ from runpad.errors import SandboxFileError
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.results import Artifact, FileInfo
 
-__all__ = ["RUNPAD_DIR", "FileChanges", "Signature", "Snapshot", "WorkDir"]
+__all__ = [
+    "QUICK_WALK_FILES",
+    "QUICK_WALK_SECONDS",
+    "RUNPAD_DIR",
+    "FileChanges",
+    "Signature",
+    "Snapshot",
+    "WorkDir",
+]
 
 RUNPAD_DIR = ".runpad"
 """Sub-directory of the work dir where runpad itself writes (spilled outputs)."""
@@ -224,6 +232,21 @@ class WorkDir:
             snapshot=after,
         )
 
+    def unchanged_since(self, before: Snapshot) -> bool:
+        """True when a short walk finds every file exactly as in `before` (none created,
+        modified or removed); False when something changed or the walk ran out of time.
+
+        The common case after a cell that wrote nothing, settled without a worker thread:
+        handing a walk of a small work dir to a thread costs more host CPU than the walk.
+        Only work dirs of at most `QUICK_WALK_FILES` files are tried, and the walk stops
+        after `QUICK_WALK_SECONDS`, so it never holds the caller's event loop for long;
+        on False the caller runs `changed_since`, whose limits then apply in full.
+        """
+        if len(before) > QUICK_WALK_FILES:
+            return False
+        after, complete = self.snapshot(time.monotonic() + QUICK_WALK_SECONDS)
+        return complete and after == before
+
     def describe(self, name: str, max_bytes: int | None = None) -> Artifact:
         """The artifact of one file; hashed when it holds at most `max_bytes` (default: any)."""
         artifact, _ = self._describe(name, sys.maxsize if max_bytes is None else max_bytes, None)
@@ -253,6 +276,12 @@ class WorkDir:
     def _relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
+
+QUICK_WALK_FILES = 256
+"""Files a work dir may hold for `WorkDir.unchanged_since` to try its walk at all."""
+
+QUICK_WALK_SECONDS = 0.002
+"""How long `WorkDir.unchanged_since` may walk before it leaves the answer to a full scan."""
 
 _SPARSE_SLACK = 64 * 1024
 """Bytes a file may be longer than its allocated blocks before it counts as sparse (file

@@ -11,7 +11,7 @@ import pytest
 from runpad.errors import SandboxFileError
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.results import FileInfo
-from runpad.sandbox.workdir import WorkDir
+from runpad.sandbox.workdir import QUICK_WALK_FILES, WorkDir
 
 
 @pytest.fixture
@@ -205,3 +205,51 @@ def test_list_files_is_recursive_sorted_and_does_not_enter_links(root: Path, out
         workdir.list_files("b.txt")
     with pytest.raises(SandboxFileError):
         workdir.list_files("a/to-outside")
+
+
+def test_unchanged_since_sees_every_kind_of_change(root: Path) -> None:
+    """The quick walk that lets a cell skip the full scan answers False on any change."""
+    workdir = WorkDir(root)
+    workdir.write("a.txt", b"first")
+    workdir.write("deep/er/b.txt", b"second")
+    before, _ = workdir.snapshot()
+    assert workdir.unchanged_since(before)
+
+    # Rewritten in place with the same size, at once (well within the same second).
+    (root / "deep" / "er" / "b.txt").write_bytes(b"SECOND")
+    assert not workdir.unchanged_since(before)
+    before, _ = workdir.snapshot()
+    (root / "deep" / "er" / "new.txt").write_bytes(b"")  # an empty file, two levels down
+    assert not workdir.unchanged_since(before)
+    before, _ = workdir.snapshot()
+    (root / "a.txt").unlink()
+    assert not workdir.unchanged_since(before)
+    before, _ = workdir.snapshot()
+    os.utime(root / "deep" / "er" / "b.txt", ns=(0, 0))  # mtime set back: ctime still moves
+    assert not workdir.unchanged_since(before)
+    before, _ = workdir.snapshot()
+    assert workdir.unchanged_since(before)
+
+
+def test_unchanged_since_leaves_large_work_dirs_to_the_full_scan(root: Path) -> None:
+    workdir = WorkDir(root)
+    for number in range(QUICK_WALK_FILES + 1):
+        (root / f"f{number}").write_bytes(b"")
+    before, _ = workdir.snapshot()
+
+    assert not workdir.unchanged_since(before)  # not walked: the full scan decides
+    assert workdir.changed_since(before, Limits()).artifacts == []
+
+
+def test_changed_since_after_a_quick_walk_lists_the_rewrite(root: Path) -> None:
+    """A same-size rewrite found by the quick walk is then listed, with its new hash."""
+    workdir = WorkDir(root)
+    workdir.write("out/data.bin", b"aaaa")
+    before, _ = workdir.snapshot()
+    (root / "out" / "data.bin").write_bytes(b"bbbb")
+
+    assert not workdir.unchanged_since(before)
+    artifacts = workdir.changed_since(before, Limits()).artifacts
+    assert [(a.name, a.sha256) for a in artifacts] == [
+        ("out/data.bin", hashlib.sha256(b"bbbb").hexdigest())
+    ]

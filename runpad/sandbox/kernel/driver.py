@@ -50,7 +50,7 @@ from runpad.sandbox.results import (
     RichResult,
     StreamName,
 )
-from runpad.sandbox.workdir import RUNPAD_DIR, Snapshot, WorkDir
+from runpad.sandbox.workdir import RUNPAD_DIR, FileChanges, Snapshot, WorkDir
 
 __all__ = ["KernelDriver", "KernelOutcome", "KernelSandbox", "connection_info", "kernel_argv"]
 
@@ -702,8 +702,12 @@ class KernelSandbox(Sandbox):
             restarted = True
         if restarted:
             await kernel.restart()
-        # Finding the cell's files counts against the cell (Limits.artifact_seconds).
-        changes = await asyncio.to_thread(workdir.changed_since, before, self.limits)
+        # Finding the cell's files counts against the cell (Limits.artifact_seconds). Most
+        # cells write nothing: a short walk here settles that without a worker thread.
+        if workdir.unchanged_since(before):
+            changes = FileChanges(artifacts=[], omitted=0, complete=True, snapshot=before)
+        else:
+            changes = await asyncio.to_thread(workdir.changed_since, before, self.limits)
         self._files = changes.snapshot
         duration_ms = (time.monotonic() - started) * 1000
         if outcome.error is not None:
