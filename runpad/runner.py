@@ -197,6 +197,8 @@ async def _drive(
                 snapshot = await graph.aget_state(config)
                 if not snapshot.values:
                     raise RunNotFound(thread_id)
+                if _will_run_cells(snapshot):
+                    context.sandbox_manager.prestart(thread_id)
             async for mode, chunk in graph.astream(
                 graph_input,
                 config,
@@ -217,6 +219,14 @@ async def _drive(
     result = dataclasses.replace(result, model=_describe_models(context), sandbox=context.sandbox)
     await asyncio.to_thread(write_run_files, result)
     return result
+
+
+def _will_run_cells(snapshot: Any) -> bool:
+    """Whether a resumed thread goes on to nodes that run cells (not only the reporter),
+    having run some already: its session can start while the nodes before it run."""
+    pending = set(snapshot.next)
+    cells = cast(AnalysisState, snapshot.values).get("cells", [])
+    return bool(pending - {"reporter"}) and any(cell["ok"] for cell in cells)
 
 
 def _result(

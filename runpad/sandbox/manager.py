@@ -48,6 +48,39 @@ class SandboxManager:
         self._sessions: dict[str, Sandbox] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._last_used: dict[str, float] = {}
+        # Sessions started ahead of their first use (`prestart`), not yet handed out.
+        self._starting: dict[str, asyncio.Task[Sandbox]] = {}
+
+    def prestart(self, thread_id: str) -> None:
+        """Start the thread's session in the background, for a caller that knows a cell
+        will need it soon (a resumed run): the kernel starts in its own process while this
+        one reads the checkpoint and runs the nodes before the executor. The first
+        `session()` call still says the session is fresh, so the kernel is rebuilt as
+        always; a prestart that fails is forgotten, and that call starts one itself.
+        """
+        if thread_id in self._starting or self.has_session(thread_id):
+            return
+        self._starting[thread_id] = asyncio.create_task(self._started_session())
+
+    async def _started_session(self) -> Sandbox:
+        sandbox = self._factory()
+        try:
+            await sandbox.start()
+        except BaseException:
+            await sandbox.close()
+            raise
+        return sandbox
+
+    async def _claim_prestarted(self, thread_id: str) -> Sandbox | None:
+        """The session `prestart` began for the thread, once started; None if none or it
+        failed (the caller then starts one, and reports its error)."""
+        task = self._starting.pop(thread_id, None)
+        if task is None:
+            return None
+        try:
+            return await task
+        except Exception:
+            return None
 
     async def session(self, thread_id: str) -> tuple[Sandbox, bool]:
         """The thread's running session, and whether it was started just now."""
@@ -59,8 +92,10 @@ class SandboxManager:
             sandbox = self._sessions.get(thread_id)
             if sandbox is not None and sandbox.is_running:
                 return sandbox, False
-            sandbox = self._factory()
-            await sandbox.start()
+            sandbox = await self._claim_prestarted(thread_id)
+            if sandbox is None:
+                sandbox = self._factory()
+                await sandbox.start()
             self._sessions[thread_id] = sandbox
             return sandbox, True
 
@@ -82,11 +117,16 @@ class SandboxManager:
     async def discard(self, thread_id: str) -> None:
         """Close the thread's session (its next cell gets a fresh, rebuilt one)."""
         self._last_used.pop(thread_id, None)
+        prestarted = await self._claim_prestarted(thread_id)
+        if prestarted is not None:
+            await prestarted.close()
         sandbox = self._sessions.pop(thread_id, None)
         if sandbox is not None:
             await sandbox.close()
 
     async def aclose(self) -> None:
         """Close every session."""
+        prestarted = [await self._claim_prestarted(thread) for thread in list(self._starting)]
         sessions, self._sessions = list(self._sessions.values()), {}
+        sessions += [sandbox for sandbox in prestarted if sandbox is not None]
         await asyncio.gather(*(sandbox.close() for sandbox in sessions), return_exceptions=True)
