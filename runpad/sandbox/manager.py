@@ -60,6 +60,8 @@ class SandboxManager:
         """
         if thread_id in self._starting or self.has_session(thread_id):
             return
+        if self.idle_seconds is not None:  # never claimed (the run failed first): closed idle
+            self._last_used[thread_id] = time.monotonic()
         self._starting[thread_id] = asyncio.create_task(self._started_session())
 
     async def _started_session(self) -> Sandbox:

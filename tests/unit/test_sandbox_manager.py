@@ -75,3 +75,19 @@ async def test_unclaimed_prestarts_are_closed_by_aclose_and_discard() -> None:
     for sandbox in factory.made:
         assert isinstance(sandbox, FakeSandbox)
         assert not sandbox.workdir.root.exists()
+
+
+async def test_a_prestart_never_claimed_is_closed_when_idle() -> None:
+    factory = _Recording()
+    manager = SandboxManager("fake", factory=factory, idle_seconds=0)
+    try:
+        manager.prestart("abandoned")  # say its run failed before any cell
+
+        await manager.session("other")  # a server's next request closes idle sessions
+
+        abandoned = factory.made[0]
+        assert isinstance(abandoned, FakeSandbox)
+        assert not abandoned.is_running
+        assert not abandoned.workdir.root.exists()
+    finally:
+        await manager.aclose()
