@@ -118,14 +118,17 @@ def deno_kernel_argv(
     ]
 
 
-def deno_env(environment: SandboxEnvironment, limits: Limits) -> dict[str, str]:
-    """What the Deno kernel's environment adds to the sandbox's (`environment` at its path
-    as the kernel sees it)."""
+def deno_env(deno_dir: Path | str, limits: Limits) -> dict[str, str]:
+    """What the Deno kernel's environment adds to the sandbox's.
+
+    `deno_dir` is the npm cache as the kernel sees it (`SandboxEnvironment.deno_dir` where
+    the environment is bound at its own path, as in the local sandbox and the docker image).
+    """
     # V8 gives up with "JavaScript heap out of memory" before the memory limit kills it, so
     # the error names the cause; the rest of the session's memory stays for the Python kernel.
     heap_mb = max(64, limits.memory_mb * 3 // 4)
     return {
-        "DENO_DIR": str(environment.deno_dir),
+        "DENO_DIR": str(deno_dir),
         "DENO_NO_UPDATE_CHECK": "1",
         "DENO_NO_PROMPT": "1",
         "DENO_NO_PACKAGE_JSON": "1",

@@ -352,7 +352,7 @@ def _deno_layer(layout: SandboxLayout, limits: Limits, cgroup: SessionCgroup | N
     seccomp_fd = seccomp_filter_fd()
     try:
         inner = bwrap_argv(
-            layout, limits, command, seccomp_fd, extra_env=deno_env(environment, limits)
+            layout, limits, command, seccomp_fd, extra_env=deno_env(environment.deno_dir, limits)
         )
         result = subprocess.run(
             launcher_argv(cgroup, limits, inner, address_space_limit=False),

@@ -470,7 +470,7 @@ class LocalSandbox(KernelSandbox):
                 self.limits,
                 command,
                 seccomp_fd,
-                extra_env=deno_env(environment, self.limits),
+                extra_env=deno_env(environment.deno_dir, self.limits),
                 extra_files={INSIDE_RELAY: RELAY_FILE},
             )
             # Without a memory cgroup, V8's heap limit (deno_env) bounds the kernel's memory:
