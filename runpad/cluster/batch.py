@@ -104,14 +104,15 @@ class BatchResult:
         batch_id: the batch's id (part of every thread id).
         outcomes: one per task, in the file's order.
         results_file: the JSON Lines file of the outcomes (`<out>/<batch_id>.results.jsonl`).
-        cluster: the cluster it ran on, as it stood at the start.
+        cluster: the cluster it ran on, as it stood at the start (None: every task had
+            finished earlier, and no cluster was joined).
         wall_s: seconds the whole invocation took.
     """
 
     batch_id: str
     outcomes: list[TaskOutcome]
     results_file: Path
-    cluster: ClusterInfo
+    cluster: ClusterInfo | None
     wall_s: float
 
     def count(self, status: str) -> int:
@@ -191,21 +192,26 @@ def batch(
     store = checkpoints if is_postgres(checkpoints) else str(_sqlite_path(checkpoints, out))
     no_store = not is_postgres(store) and not Path(str(store)).is_file()
     finished = {} if no_store else run_sync(_finished_runs(task_list, batch_id, store, out))
-    with joined_cluster(cluster) as info:
-        refuse_sqlite(info, checkpoints)
+    pending = [task for task in task_list if task.id not in finished]
+    outcomes: dict[str, TaskOutcome] = {}
+    with contextlib.ExitStack() as stack:
+        # Nothing left to run: no cluster to join (the results are read back as they are).
+        info = stack.enter_context(joined_cluster(cluster)) if pending else None
+        if info is not None:
+            refuse_sqlite(info, checkpoints)
         if on_start is not None:
             on_start(len(task_list), len(finished))
-        outcomes: dict[str, TaskOutcome] = {}
         for task in task_list:
             if (previous := finished.get(task.id)) is not None:
                 outcomes[task.id] = _outcome(task, task.thread_id(batch_id), previous, skipped=True)
                 if on_task is not None:
                     on_task(outcomes[task.id])
-        pending = [task for task in task_list if task.id not in finished]
-        for outcome in _submit(pending, batch_id, store, out, defaults, info, concurrency, retries):
-            outcomes[outcome.id] = outcome
-            if on_task is not None:
-                on_task(outcome)
+        if info is not None:
+            submitted = _submit(pending, batch_id, store, out, defaults, info, concurrency, retries)
+            for outcome in submitted:
+                outcomes[outcome.id] = outcome
+                if on_task is not None:
+                    on_task(outcome)
     ordered = [outcomes[task.id] for task in task_list]
     results_file = out / f"{batch_id}.results.jsonl"
     out.mkdir(parents=True, exist_ok=True)
