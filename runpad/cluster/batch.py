@@ -36,7 +36,14 @@ from runpad.cluster.connect import (
     joined_cluster,
     refuse_sqlite,
 )
-from runpad.cluster.tasks import BatchTask, batch_id_of, read_tasks, settings_fields
+from runpad.cluster.tasks import (
+    FACTORY_SETTINGS,
+    BatchTask,
+    batch_id_of,
+    load_factory,
+    read_tasks,
+    settings_fields,
+)
 from runpad.context import Context
 from runpad.errors import ConfigurationError, RunNotFound
 from runpad.runner import aget_run, aresume, arun, open_checkpointer
@@ -357,7 +364,7 @@ async def _run_or_resume(
             previous = None
         if previous is not None and previous.status in FINISHED:
             return previous, True
-        settings = {**defaults, **task.settings}
+        settings = _with_models({**defaults, **task.settings})
         async with Context(**settings, databases=task.databases, run_dir=str(out)) as context:
             if previous is None:
                 result = await arun(
@@ -369,6 +376,27 @@ async def _run_or_resume(
                 )
                 return result, False
             return await aresume(thread_id, context=context, checkpointer=saver), True
+
+
+_ROLE_MODELS = ("model", "planner_model", "coder_model", "reviewer_model")
+
+
+def _with_models(settings: dict[str, Any]) -> dict[str, Any]:
+    """The Context settings, with the models the `model_factory` makes (here, on the node
+    that runs the task: a chat model object need not travel)."""
+    factory, arguments = settings.get("model_factory"), settings.get("model_factory_args") or {}
+    settings = {k: v for k, v in settings.items() if k not in FACTORY_SETTINGS}
+    if factory is None:
+        return settings
+    made = load_factory(str(factory))(**arguments)
+    if not isinstance(made, dict):
+        made = {"model": made}
+    if unknown := sorted(set(made) - set(_ROLE_MODELS)):
+        raise ConfigurationError(
+            f"model_factory {factory} returned {', '.join(unknown)}; it returns a chat model "
+            f"or a dict of {', '.join(_ROLE_MODELS)}."
+        )
+    return {**settings, **made}
 
 
 def _node_id() -> str | None:

@@ -8,8 +8,13 @@ Each line of a `.jsonl` batch file is one JSON object:
 
 Only `task` is required. `settings` are the run's `Context` fields that JSON can carry
 (model strings, limits, sandbox...); the few that make no sense in a batch (a human approval,
-the run directory, live objects) are refused. Blank lines are skipped. A bad line is named
-by its number, and the whole file is refused: a batch never half-starts.
+the run directory, live objects) are refused. A model that no string names (a chat model
+class of your own, a scripted model) comes from a factory that every node can import:
+`"model_factory": "package.module:function"` with `"model_factory_args": {...}`; the
+function returns a chat model (the run's `model`) or a dict of role models (`model`,
+`planner_model`, `coder_model`, `reviewer_model`), and is called where the task runs.
+Blank lines are skipped. A bad line is named by its number, and the whole file is refused:
+a batch never half-starts.
 
 Each task's thread id is derived from the batch and the task, so that running the same
 file again finds the same checkpoints: `<batch id>-<task id or line>-<digest of the line's
@@ -29,7 +34,14 @@ from typing import Any
 
 from runpad.errors import ConfigurationError
 
-__all__ = ["BatchTask", "batch_id_of", "read_tasks", "settings_fields"]
+__all__ = [
+    "FACTORY_SETTINGS",
+    "BatchTask",
+    "batch_id_of",
+    "load_factory",
+    "read_tasks",
+    "settings_fields",
+]
 
 _KEYS = frozenset({"id", "task", "files", "databases", "settings"})
 _NOT_IN_A_BATCH = {
@@ -40,6 +52,9 @@ _NOT_IN_A_BATCH = {
     "record": "one record file per run would be overwritten by every task",
     "databases": 'give them as the line\'s own "databases" key',
 }
+FACTORY_SETTINGS = frozenset({"model_factory", "model_factory_args"})
+"""Batch settings that are not `Context` fields: the models' factory and its arguments."""
+_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -47,7 +62,30 @@ def settings_fields() -> frozenset[str]:
     """The `Context` fields a batch line's `settings` may set."""
     from runpad.context import Context  # the graph's settings, read only when checking
 
-    return frozenset(f.name for f in dataclasses.fields(Context)) - set(_NOT_IN_A_BATCH)
+    fields = frozenset(f.name for f in dataclasses.fields(Context)) - set(_NOT_IN_A_BATCH)
+    return fields | FACTORY_SETTINGS
+
+
+def load_factory(path: str) -> Any:
+    """The function a `model_factory` setting names ("package.module:function").
+
+    Raises:
+        ConfigurationError: the path is malformed, or the module or function is missing.
+    """
+    import importlib
+
+    if not _FACTORY.match(path):
+        raise ConfigurationError(
+            f"model_factory {path!r} is not of the form 'package.module:function'."
+        )
+    module_name, _, name = path.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"model_factory {path!r} cannot be imported: {exc}") from exc
+    if not callable(function):
+        raise ConfigurationError(f"model_factory {path!r} is not a function.")
+    return function
 
 
 @dataclass(frozen=True)
@@ -71,6 +109,37 @@ class BatchTask:
     databases: dict[str, str] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     digest: str = ""
+
+    @classmethod
+    def of(
+        cls,
+        task: str,
+        id: str,
+        *,
+        line: int = 0,
+        files: tuple[str, ...] = (),
+        databases: dict[str, str] | None = None,
+        settings: dict[str, Any] | None = None,
+        key: str | None = None,
+    ) -> BatchTask:
+        """A task made in code (not read from a file), with its content digest.
+
+        `key` stands for the settings in the digest where they hold objects whose repr
+        changes from process to process (a scripted chat model), so that the thread id
+        stays the same across invocations."""
+        databases, settings = databases or {}, settings or {}
+        content = json.dumps(
+            {
+                "task": task,
+                "files": list(files),
+                "databases": databases,
+                "settings": settings if key is None else key,
+            },
+            sort_keys=True,
+            default=repr,  # dataclasses (limits): their repr is their content
+        )
+        digest = hashlib.sha256(content.encode()).hexdigest()[:8]
+        return cls(line, task, id, files, databases, settings, digest)
 
     def thread_id(self, batch_id: str) -> str:
         """The run's thread id: the same for the same task of the same batch, every time."""
@@ -165,18 +234,13 @@ def _parse_line(raw: str, number: int, base: Path, allowed: frozenset[str]) -> B
                 f'unknown setting "settings.{name}"; known: {", ".join(sorted(allowed))}'
             )
     _check_settings(settings, databases)
-    content = json.dumps(
-        {"task": task, "files": files, "databases": databases, "settings": settings},
-        sort_keys=True,
-    )
-    return BatchTask(
+    return BatchTask.of(
+        task,
+        task_id,
         line=number,
-        task=task,
-        id=task_id,
         files=tuple(str(p) for p in resolved),
         databases=databases,
         settings=settings,
-        digest=hashlib.sha256(content.encode()).hexdigest()[:8],
     )
 
 
@@ -186,8 +250,15 @@ def _check_settings(settings: dict[str, Any], databases: dict[str, str]) -> None
     from runpad.bridge import run_sync
     from runpad.context import Context
 
+    if "model_factory_args" in settings and "model_factory" not in settings:
+        raise ValueError('"settings.model_factory_args" goes with "settings.model_factory"')
+    if not isinstance(settings.get("model_factory_args", {}), dict):
+        raise ValueError('"settings.model_factory_args" must be an object of keyword arguments')
+    run_settings = {k: v for k, v in settings.items() if k not in FACTORY_SETTINGS}
     try:
-        context = Context(**settings, databases=databases)
+        if "model_factory" in settings:
+            load_factory(str(settings["model_factory"]))
+        context = Context(**run_settings, databases=databases)
     except (TypeError, ConfigurationError) as exc:
         raise ValueError(str(exc)) from exc
     run_sync(context.aclose())
