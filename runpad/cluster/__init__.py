@@ -4,21 +4,12 @@
   and each task's stable thread id;
 - `connect.py`: joining a Ray cluster, and the refusals (an unreachable address, SQLite
   checkpoints on several nodes);
-- `batch.py`: `batch()`, the driver, and `run_batch_task`, what each Ray task runs: an
+- `driver.py`: `batch()`, the driver, and `run_batch_task`, what each Ray task runs: an
   ordinary run through `runpad.runner`, started or resumed from its checkpoints.
 
 `ray` is imported only when a batch joins a cluster (the `ray` extra).
 """
 
-from runpad.cluster.batch import (
-    DEFAULT_RETRIES,
-    FINISHED,
-    BatchResult,
-    ProgressHandler,
-    TaskOutcome,
-    batch,
-    run_batch_task,
-)
 from runpad.cluster.connect import (
     SLOT_RESOURCE,
     ClusterInfo,
@@ -26,6 +17,15 @@ from runpad.cluster.connect import (
     is_postgres,
     joined_cluster,
     refuse_sqlite,
+)
+from runpad.cluster.driver import (
+    DEFAULT_RETRIES,
+    FINISHED,
+    BatchResult,
+    ProgressHandler,
+    TaskOutcome,
+    batch,
+    run_batch_task,
 )
 from runpad.cluster.tasks import BatchTask, batch_id_of, read_tasks, settings_fields
 

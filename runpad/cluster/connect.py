@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from runpad.errors import ConfigurationError, MissingDependencyError
+from runpad.sandbox.ray.sandbox import SLOT_RESOURCE
 
 __all__ = [
     "SLOT_RESOURCE",
@@ -28,11 +29,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SLOT_RESOURCE = "runpad_sandbox"
-"""The custom node resource a node offers per sandbox session it can hold (`ray start
---resources '{"runpad_sandbox": N}'`). A batch task takes one, so Ray never places more
-runs on a node than it has sandbox slots."""
-
+# SLOT_RESOURCE: the custom node resource a node offers per sandbox session it can hold (the
+# ray sandbox backend's; `runpad.sandbox.ray.node_resources()` says how many). A batch task
+# takes one, so Ray never places more runs on a node than it has sandbox slots.
 _CONNECT_SECONDS = 3.0
 
 
@@ -125,7 +124,7 @@ def _probe(address: str) -> None:
 def _describe(address: str) -> ClusterInfo:
     import ray
 
-    alive = [node for node in ray.nodes() if node.get("Alive")]  # type: ignore[no-untyped-call]
+    alive = [node for node in ray.nodes() if node.get("Alive")]
     return ClusterInfo(
         address=address,
         nodes=tuple(str(node["NodeID"]) for node in alive),

@@ -43,7 +43,7 @@ ALLOWED: dict[str, set[str]] = {
     "display": _BOTTOM | {"events", "sandbox"},
     "runner": _BOTTOM | {"agents", "context", "events", "graphs", "models", "report", "runs"},
     "demo": _BOTTOM | {"context"},
-    "cluster": _BOTTOM | {"context", "runner", "runs"},  # batches of runs on Ray
+    "cluster": _BOTTOM | {"context", "runner", "runs", "sandbox"},  # batches of runs on Ray
     "evaluation": _BOTTOM
     | {"agents", "answers", "context", "models", "runner", "runpad", "runs", "sandbox", "sql"}
     | {"cluster"},
