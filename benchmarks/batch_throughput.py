@@ -278,11 +278,15 @@ def report(results: dict[str, Any]) -> str:
     overhead = results["ray_overhead_s"]
     lines += [
         "",
-        f"Per-task overhead of the Ray path, one task at a time on one node against the "
-        f"in-process loop: **{overhead:+.2f} s per task** (driver submit, scheduling, the "
-        "worker reading the task's checkpoint first, its own Context and sandbox start, the "
-        "result back). Ray's worker processes are warm after the first tasks; the in-process "
-        "loop pays a new Context and sandbox per task too.",
+        "Per-task overhead of the Ray path (one task at a time on one node, less the "
+        f"in-process loop, per task): **{overhead:+.2f} s**. Both paths do the same work per "
+        "task (a new Context, sandbox session and checkpoint connection, the whole run); the "
+        "Ray path adds the submit, the scheduling, the worker's read of the task's checkpoint "
+        "before it starts, and the result's way back. A negative figure means that cost is "
+        "below what this shared machine resolves (see its load average above: other work ran "
+        "alongside): the Ray path's overhead is under a few tenths of a second per task, small "
+        "beside a real run's model calls. The first batch on a fresh cluster, which starts "
+        "the worker processes (runpad imported in each), is run before and not counted.",
         "",
         "## What a run writes to PostgreSQL",
         "",
