@@ -4,7 +4,8 @@ processes: tests/fixtures/ray_cluster.py) with checkpoints in a real PostgreSQL 
 Shown here: a batch's tasks spread over both workers; a worker node killed while its tasks
 are inside a cell makes those tasks finish on the other node with the same answers, every
 cell completed exactly once; a driver killed mid-batch and run again resumes only the
-unfinished tasks; SQLite checkpoints on the multi-node cluster are refused.
+unfinished tasks; SQLite checkpoints on the multi-node cluster are refused; `runpad eval
+--cluster` runs a suite's tasks the same way and scores them from the checkpoints.
 
 The lost-node and lost-driver tests count cell executions from outside: each cell appends
 "<task> <cell> started/finished" to a log file in a folder every node can read. Isolation
@@ -26,15 +27,17 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.fixtures.ray_cluster import RayCluster
 
 import runpad
 from runpad.bridge import run_sync
 from runpad.cli import EXIT_USAGE
 from runpad.cluster import BatchResult, TaskOutcome, batch_id_of, read_tasks
-from runpad.errors import RunNotFound
+from runpad.errors import ConfigurationError, RunNotFound
+from runpad.evaluation import EvalSettings, benchmarks_dir, evaluate
 from runpad.runner import aget_run
 from tests.fixtures.cli import invoke
+from tests.fixtures.ray_cluster import RayCluster
+from tests.fixtures.requirements import unavailable
 from tests.fixtures.scripted import code, write_script
 
 pytestmark = [
@@ -232,3 +235,35 @@ def test_a_killed_driver_rerun_resumes_only_the_unfinished_tasks(
     for name in expected_answers(6):
         assert counts[f"{name} 1 finished"] == 1, counts
         assert counts[f"{name} 2 finished"] == 1, counts
+
+
+async def test_eval_on_the_cluster_runs_each_task_as_a_batch_run_and_scores_it(
+    ray_cluster: RayCluster, postgres_url: str, tmp_path: Path
+) -> None:
+    try:
+        benchmarks = benchmarks_dir()
+    except ConfigurationError as exc:
+        unavailable(str(exc))
+    settings = EvalSettings(
+        mode="oracle",
+        limit=4,
+        seed=3,
+        benchmarks=benchmarks,
+        out_dir=tmp_path,
+        cluster="auto",
+        checkpoints=postgres_url,
+    )
+
+    report = await evaluate("tiny", settings)
+
+    assert report.summary.scored == 4
+    assert report.summary.accuracy == 1.0, report.results
+    assert all(r.status == "answered" and r.cells == 1 for r in report.results)
+    workers = {ray_cluster.node_id(name) for name in ("a", "b")}
+    results = (tmp_path / "runs" / "eval-tiny-oracle-3.results.jsonl").read_text().splitlines()
+    assert {json.loads(line)["node"] for line in results} <= workers
+    # Run again: every task's run is found finished in the checkpoints and scored again.
+    again = await evaluate("tiny", settings)
+    assert [r.correct for r in again.results] == [True] * 4
+    skipped = (tmp_path / "runs" / "eval-tiny-oracle-3.results.jsonl").read_text()
+    assert all(json.loads(line)["skipped"] for line in skipped.splitlines())

@@ -127,3 +127,54 @@ def test_tasks_given_as_objects_need_a_batch_id() -> None:
     task = BatchTask(line=1, task="x", id="x")
     with pytest.raises(ConfigurationError, match="need a batch_id"):
         runpad.batch([task])
+
+
+def scripted_roles(answer: str) -> dict[str, object]:
+    """A `model_factory` for the tests: importable, as every node must import it."""
+    from runpad.models import FunctionChatModel
+
+    return {"model": FunctionChatModel(respond=lambda _: answer)}
+
+
+def test_a_model_factory_is_checked_when_the_file_is_read(tmp_path: Path) -> None:
+    factory = f"{__name__}:scripted_roles"
+    good = write_lines(
+        tmp_path / "good.jsonl",
+        {
+            "task": "x",
+            "settings": {"model_factory": factory, "model_factory_args": {"answer": "4"}},
+        },
+    )
+    (task,) = read_tasks(good)
+    assert task.settings["model_factory"] == factory
+
+    for settings, message in [
+        ({"model_factory": "no colon"}, "is not of the form 'package.module:function'"),
+        ({"model_factory": "runpad.nowhere:make"}, "cannot be imported"),
+        ({"model_factory_args": {}}, '"settings.model_factory_args" goes with'),
+    ]:
+        path = write_lines(tmp_path / "bad.jsonl", {"task": "x", "settings": settings})
+        with pytest.raises(ConfigurationError, match="line 1") as caught:
+            read_tasks(path)
+        assert message in str(caught.value)
+
+
+def test_the_factory_makes_the_models_where_the_task_runs() -> None:
+    from runpad.cluster.driver import _with_models
+
+    settings = _with_models(
+        {
+            "sandbox": "local",
+            "model_factory": f"{__name__}:scripted_roles",
+            "model_factory_args": {"answer": "4"},
+        }
+    )
+
+    assert set(settings) == {"sandbox", "model"}
+    assert settings["model"].invoke("2 + 2?").text == "4"
+    with pytest.raises(ConfigurationError, match="returned planner"):
+        _with_models({"model_factory": f"{__name__}:wrong_roles"})
+
+
+def wrong_roles() -> dict[str, object]:
+    return {"planner": None}
