@@ -134,6 +134,28 @@ def test_tasks_spread_over_the_worker_nodes_and_a_rerun_runs_nothing(
     assert again.cluster is None  # nothing left to run: no cluster was even joined
 
 
+def test_the_command_shows_a_summary_writes_the_results_and_keeps_finished_tasks(
+    ray_cluster: RayCluster, postgres_url: str, tmp_path: Path
+) -> None:
+    tasks = write_batch(tmp_path / "cli", 2, sandbox="local")
+    command = ["batch", str(tasks), "--cluster", ray_cluster.address]
+    command += ["--checkpoints", postgres_url, "--out", str(tmp_path / "runs")]
+
+    first = invoke(*command)
+
+    assert first.exit_code == 0, first.output
+    assert "2 of 2 answered, 0 kept from earlier" in first.output
+    assert "Results: " in first.output
+    results = tmp_path / "runs" / f"{batch_id_of(tasks)}.results.jsonl"
+    assert [json.loads(line)["answer"] for line in results.read_text().splitlines()] == ["1", "11"]
+
+    again = invoke(*command)
+
+    assert again.exit_code == 0, again.output
+    assert "2 of 2 task(s) finished earlier: kept." in again.output
+    assert "2 of 2 answered, 2 kept from earlier" in again.output
+
+
 def test_sqlite_checkpoints_are_refused_on_the_multi_node_cluster(
     ray_cluster: RayCluster, tmp_path: Path
 ) -> None:
