@@ -147,12 +147,15 @@ async def test_a_graph_whose_node_dies_finishes_on_another_node(
     killed: list[str] = []
     kills: list[asyncio.Task[None]] = []
     notices: list[str] = []
+    restores: list[dict[str, Any]] = []
 
     async def on_event(mode: str, chunk: Any) -> None:
         if mode != "custom":
             return
         if chunk.get("type") == "stderr" and "[runpad]" in chunk.get("text", ""):
             notices.append(chunk["text"])
+        if chunk.get("type") == "session_restored":
+            restores.append(chunk)
         if chunk.get("type") == "stdout" and "adding" in chunk["text"] and not killed:
             sandbox, fresh = await manager.session(thread_id)
             assert not fresh
@@ -177,6 +180,8 @@ async def test_a_graph_whose_node_dies_finishes_on_another_node(
     assert survivor != killed[0]
     assert len(notices) == 1
     assert "lost during a cell" in notices[0]
+    # Rebuilt the way a resume is: cell 1's snapshot, carried from the dead node by the host.
+    assert [restore["snapshot_cell"] for restore in restores] == [1]
     assert result.status == "answered", result.stop_reason
     # Every cell once, in order, each seeing what the earlier ones left: cell 2's
     # `x += 10` ran exactly once in the kernel that finished (21 and 42 if twice).

@@ -253,10 +253,15 @@ class RaySandbox(Sandbox):
             ray_errors.OwnerDiedError,
         )
         if isinstance(exc, lost):
-            where = self.place.node_ip if self.place else "its node"
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
+            where = (
+                f"Ray node {self.place.node_ip} ({self.place.node_id[:12]})"
+                if self.place
+                else "its Ray node"
+            )
+            text = str(exc).strip()
+            first_line = text.splitlines()[0].rstrip(".") if text else type(exc).__name__
             self._lost = (
-                f"The sandbox session on Ray node {where} was lost during {what}: {first_line}. "
+                f"The sandbox session on {where} was lost during {what}: {first_line}. "
                 "Its kernel and work dir are gone; open a new session (the graph does, and "
                 "replays the earlier cells)."
             )
