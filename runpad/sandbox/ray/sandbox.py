@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 import socket
@@ -59,10 +60,9 @@ def connect(address: str | None = None) -> str:
     A process that already called `ray.init` keeps its connection. An address that does not
     answer is a `SandboxUnavailable` at once (Ray itself would retry for minutes).
     """
-    try:
-        import ray
-    except ImportError as exc:
-        raise MissingDependencyError("Ray", 'pip install "runpad[ray]"') from exc
+    _require_ray()
+    import ray
+
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address is not None and address != "auto":
         _check_reachable(address)
@@ -88,6 +88,11 @@ def connect(address: str | None = None) -> str:
             "Check RAY_ADDRESS and that `ray status` works on this machine."
         ) from exc
     return str(ray.get_runtime_context().gcs_address)
+
+
+def _require_ray() -> None:
+    if importlib.util.find_spec("ray") is None:
+        raise MissingDependencyError("Ray", "pip install 'runpad[ray]'")
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -146,6 +151,7 @@ class RaySandbox(Sandbox):
         **options: Any,
     ) -> None:
         super().__init__(limits)
+        _require_ray()  # here, not at start: `runpad run` checks backends before a run
         if backend not in INNER_BACKENDS:
             raise ConfigurationError(
                 f"A Ray node cannot hold {backend!r} sessions; choose one of: "
