@@ -22,6 +22,7 @@ from runpad.sandbox import Limits, Sandbox, open_sandbox
 from runpad.sandbox.manager import SandboxManager
 from runpad.sandbox.ray import SLOT_RESOURCE, RaySandbox, node_resources
 from tests.fixtures.cli import invoke
+from tests.fixtures.dockerd import DockerEngine
 from tests.fixtures.network import free_port
 from tests.fixtures.ray_cluster import WORKER_SLOTS, RayCluster, node_resource
 from tests.fixtures.requirements import unavailable
@@ -188,3 +189,25 @@ async def test_a_graph_whose_node_dies_finishes_on_another_node(
     assert [cell["index"] for cell in result.cells] == [1, 2, 3]
     assert all(cell["ok"] for cell in result.cells)
     assert [cell["stdout"].split()[-1] for cell in result.cells] == ["1", "11", "22"]
+
+
+async def test_a_node_holds_docker_sessions_too(
+    ray_cluster: RayCluster, docker_engine: DockerEngine, docker_image: str
+) -> None:
+    # The nodes started before this test's Docker engine: the actor is told where it is.
+    sandbox = open_sandbox(
+        "ray",
+        backend="docker",
+        image=docker_image,
+        limits=LIMITS,
+        runtime_env={"env_vars": {"DOCKER_HOST": docker_engine.host}},
+    )
+    async with sandbox:
+        chunks: list[str] = []
+        execution = await sandbox.run(
+            "import os\nprint(os.path.exists('/.dockerenv'))\n6 * 7",
+            on_output=lambda chunk: chunks.append(chunk.text),
+        )
+        assert execution.text == "42"
+        assert "".join(chunks).strip() == "True"
+        assert placed_on(ray_cluster, sandbox) in {"a", "b"}

@@ -129,6 +129,8 @@ class RaySandbox(Sandbox):
             `RAY_ADDRESS`, or the cluster this process already joined with `ray.init`.
         placement_timeout: seconds to wait for a free sandbox slot before giving up.
         resources: further Ray resources the actor needs (to pin sessions to some nodes).
+        runtime_env: the actor's Ray runtime environment (e.g. `{"env_vars": {"DOCKER_HOST":
+            ...}}` for a docker engine that is not the node's default).
         options: passed to the inner backend on the node (e.g. docker's `image`).
 
     Example:
@@ -148,6 +150,7 @@ class RaySandbox(Sandbox):
         address: str | None = None,
         placement_timeout: float = 120.0,
         resources: dict[str, float] | None = None,
+        runtime_env: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
         super().__init__(limits)
@@ -161,6 +164,7 @@ class RaySandbox(Sandbox):
         self.address = address
         self.placement_timeout = placement_timeout
         self._resources = {SLOT_RESOURCE: 1.0, **(resources or {})}
+        self._runtime_env = runtime_env
         self._options = options
         self._actor: Any = None
         self._lost: str | None = None
@@ -201,6 +205,7 @@ class RaySandbox(Sandbox):
             max_restarts=0,
             max_task_retries=0,
             scheduling_strategy="SPREAD",
+            runtime_env=self._runtime_env,
         ).remote(self.inner_backend, self.limits, self._options)
         try:
             # The first call waits for a slot: Ray queues an actor until a node has one.
