@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +212,35 @@ async def test_a_node_holds_docker_sessions_too(
         assert execution.text == "42"
         assert "".join(chunks).strip() == "True"
         assert placed_on(ray_cluster, sandbox) in {"a", "b"}
+
+
+CHILD = """
+import asyncio, sys
+from runpad.context import Context
+from runpad.sandbox.ray import RaySandbox
+
+async def main() -> None:
+    async with Context(sandbox="ray", ray_address=sys.argv[1]) as context:
+        sandbox, _ = await context.sandbox_manager.session("t")
+        assert isinstance(sandbox, RaySandbox)
+        print((await sandbox.run("6 * 7")).text, sandbox.address)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_process_joins_the_cluster_from_its_context_settings(
+    require_sandbox: None, ray_cluster: RayCluster
+) -> None:
+    # A process that never called ray.init: Context(ray_address=...) connects it.
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CHILD,
+        ray_cluster.address,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(child.communicate(), 240)
+    assert child.returncode == 0, stderr.decode()[-3000:]
+    assert stdout.decode().split() == ["42", ray_cluster.address]
