@@ -77,7 +77,7 @@ class Context:
             "replay:PATH" or "provider:name" (see `runpad.models.resolve_model`).
         planner_model, coder_model, reviewer_model: per-role overrides.
         sandbox: the sandbox backend (`runpad.sandbox.BACKENDS`: "local", "docker",
-            "e2b", "unsafe-local"); checked when the Context is made.
+            "e2b", "ray", "unsafe-local"); checked when the Context is made.
         sandbox_limits: resource limits of each sandbox session.
         limits: bounds of the run.
         approve: pause before every cell for a human to approve, edit or reject it.
