@@ -26,8 +26,11 @@ def check_backend(backend: str) -> str:
     return backend
 
 
-def open_sandbox(backend: str = "local", **options: Any) -> Sandbox:
+def open_sandbox(backend: str = "local", /, **options: Any) -> Sandbox:
     """A new, not yet started session of the named backend; use it with `async with`.
+
+    `backend` is positional, so that `open_sandbox("ray", backend="docker")` can name the
+    backend a Ray node runs (see `RaySandbox`).
 
     Example:
         ```python

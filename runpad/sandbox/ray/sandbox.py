@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 import socket
@@ -59,10 +60,9 @@ def connect(address: str | None = None) -> str:
     A process that already called `ray.init` keeps its connection. An address that does not
     answer is a `SandboxUnavailable` at once (Ray itself would retry for minutes).
     """
-    try:
-        import ray
-    except ImportError as exc:
-        raise MissingDependencyError("Ray", 'pip install "runpad[ray]"') from exc
+    _require_ray()
+    import ray
+
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address is not None and address != "auto":
         _check_reachable(address)
@@ -88,6 +88,11 @@ def connect(address: str | None = None) -> str:
             "Check RAY_ADDRESS and that `ray status` works on this machine."
         ) from exc
     return str(ray.get_runtime_context().gcs_address)
+
+
+def _require_ray() -> None:
+    if importlib.util.find_spec("ray") is None:
+        raise MissingDependencyError("Ray", "pip install 'runpad[ray]'")
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -124,6 +129,8 @@ class RaySandbox(Sandbox):
             `RAY_ADDRESS`, or the cluster this process already joined with `ray.init`.
         placement_timeout: seconds to wait for a free sandbox slot before giving up.
         resources: further Ray resources the actor needs (to pin sessions to some nodes).
+        runtime_env: the actor's Ray runtime environment (e.g. `{"env_vars": {"DOCKER_HOST":
+            ...}}` for a docker engine that is not the node's default).
         options: passed to the inner backend on the node (e.g. docker's `image`).
 
     Example:
@@ -143,9 +150,11 @@ class RaySandbox(Sandbox):
         address: str | None = None,
         placement_timeout: float = 120.0,
         resources: dict[str, float] | None = None,
+        runtime_env: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
         super().__init__(limits)
+        _require_ray()  # here, not at start: `runpad run` checks backends before a run
         if backend not in INNER_BACKENDS:
             raise ConfigurationError(
                 f"A Ray node cannot hold {backend!r} sessions; choose one of: "
@@ -155,6 +164,7 @@ class RaySandbox(Sandbox):
         self.address = address
         self.placement_timeout = placement_timeout
         self._resources = {SLOT_RESOURCE: 1.0, **(resources or {})}
+        self._runtime_env = runtime_env
         self._options = options
         self._actor: Any = None
         self._lost: str | None = None
@@ -195,6 +205,7 @@ class RaySandbox(Sandbox):
             max_restarts=0,
             max_task_retries=0,
             scheduling_strategy="SPREAD",
+            runtime_env=self._runtime_env,
         ).remote(self.inner_backend, self.limits, self._options)
         try:
             # The first call waits for a slot: Ray queues an actor until a node has one.
@@ -253,10 +264,15 @@ class RaySandbox(Sandbox):
             ray_errors.OwnerDiedError,
         )
         if isinstance(exc, lost):
-            where = self.place.node_ip if self.place else "its node"
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
+            where = (
+                f"Ray node {self.place.node_ip} ({self.place.node_id[:12]})"
+                if self.place
+                else "its Ray node"
+            )
+            text = str(exc).strip()
+            first_line = text.splitlines()[0].rstrip(".") if text else type(exc).__name__
             self._lost = (
-                f"The sandbox session on Ray node {where} was lost during {what}: {first_line}. "
+                f"The sandbox session on {where} was lost during {what}: {first_line}. "
                 "Its kernel and work dir are gone; open a new session (the graph does, and "
                 "replays the earlier cells)."
             )
