@@ -12,7 +12,8 @@ RunpadError
     ├── SandboxStartError       the sandbox was set up but its kernel did not come up
     ├── SandboxTimeout          a request to the sandbox (not a cell) took too long
     ├── SandboxClosed           the session was used after close()
-    └── SandboxFileError        a file operation named a bad path or a missing file
+    ├── SandboxFileError        a file operation named a bad path or a missing file
+    └── SandboxLost             the session's machine died (a Ray node): its kernel is gone
 ```
 
 An error in the code a model wrote is *not* an exception: it comes back as a value in
@@ -33,6 +34,7 @@ __all__ = [
     "SandboxClosed",
     "SandboxError",
     "SandboxFileError",
+    "SandboxLost",
     "SandboxStartError",
     "SandboxTimeout",
     "SandboxUnavailable",
@@ -121,3 +123,9 @@ class SandboxClosed(SandboxError):
 
 class SandboxFileError(SandboxError):
     """A file operation named a path outside the work dir, or a file that does not exist."""
+
+
+class SandboxLost(SandboxError):
+    """The session's machine went away while it was in use: the Ray node that held it died,
+    or the actor that held it was killed. The kernel's variables and work dir are gone; a new
+    session starts elsewhere, and the graph rebuilds it from the checkpointed cells."""

@@ -40,6 +40,8 @@ BACKEND_CAPABILITIES: dict[str, frozenset[str]] = {
     # E2B's kernel is IPython too; a data frame comes back as E2B's columns (no index), and a
     # dead kernel is E2B's server's to replace, not the backend's.
     "e2b": _KERNEL - {"dataframe", "kernel-death"},
+    # A local (bubblewrap) session held by a Ray actor on a worker node of a real cluster.
+    "ray": _KERNEL,
 }
 """The backends under test. A backend that needs the machine set up names the fixture that
 skips (or in CI fails) when it is not, in READINESS."""
@@ -49,6 +51,7 @@ READINESS: dict[str, str] = {
     "unsafe-local": "require_sandbox",
     "docker": "docker_image",
     "e2b": "e2b_service",
+    "ray": "ray_cluster_with_sandbox",
 }
 
 LIVE_E2B = bool(os.environ.get("E2B_API_KEY"))
@@ -81,6 +84,8 @@ OpenSession = Callable[..., Awaitable[Sandbox]]
 def _marks(name: str) -> list[pytest.MarkDecorator]:
     if name == "e2b" and LIVE_E2B:
         return [pytest.mark.live_service]
+    if name == "ray":  # a three-node cluster starts once per test session
+        return [pytest.mark.sandbox, pytest.mark.slow]
     return [pytest.mark.sandbox] if name in READINESS else []
 
 

@@ -24,7 +24,8 @@ def _python(code: str) -> subprocess.CompletedProcess[str]:
 def test_importing_runpad_loads_no_optional_sdk() -> None:
     result = _python(
         "import sys, runpad.sandbox\n"
-        "print(sorted(m for m in ('docker', 'e2b', 'e2b_code_interpreter') if m in sys.modules))"
+        "sdks = ('docker', 'e2b', 'e2b_code_interpreter', 'ray')\n"
+        "print(sorted(m for m in sdks if m in sys.modules))"
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
@@ -41,7 +42,11 @@ def test_both_backends_are_known_and_exported_lazily() -> None:
 
 @pytest.mark.parametrize(
     ("backend", "sdk", "extra"),
-    [("docker", "docker", "runpad[docker]"), ("e2b", "e2b_code_interpreter", "runpad[e2b]")],
+    [
+        ("docker", "docker", "runpad[docker]"),
+        ("e2b", "e2b_code_interpreter", "runpad[e2b]"),
+        ("ray", "ray", "runpad[ray]"),
+    ],
 )
 def test_a_missing_sdk_names_the_extra_to_install(backend: str, sdk: str, extra: str) -> None:
     result = _python(
