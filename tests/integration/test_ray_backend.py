@@ -56,8 +56,16 @@ async def test_an_unreachable_address_is_refused_at_once() -> None:
     assert not sandbox.is_running
 
 
-def test_a_node_offers_slots_only_for_a_backend_that_works_there(require_sandbox: None) -> None:
+def test_a_node_offers_slots_only_for_a_backend_that_works_there(
+    require_sandbox: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     assert node_resources("local", slots=3).resources == {SLOT_RESOURCE: 3.0}
+    with monkeypatch.context() as without_bwrap:  # a node where bubblewrap is missing
+        without_bwrap.setenv("PATH", str(tmp_path))
+        broken = node_resources("local", slots=3)
+    assert broken.resources == {}
+    assert broken.problem is not None
+    assert "bubblewrap (bwrap) is not installed" in broken.problem
     refused = node_resources("e2b")
     assert refused.resources == {}
     assert refused.problem is not None

@@ -24,7 +24,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable
-from typing import Any, ClassVar, NoReturn, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar, get_args
 
 import runpad.errors
 from runpad.errors import (
@@ -141,6 +141,9 @@ class RaySandbox(Sandbox):
     """
 
     backend: ClassVar[str] = "ray"
+    # Every language passes through to the node: the inner session answers a language it
+    # does not run with its own error value, which names it (docker has no Deno kernel).
+    languages: ClassVar[tuple[Language, ...]] = get_args(Language)
 
     def __init__(
         self,
