@@ -143,6 +143,9 @@ def _print_report(report: IsolationReport, console: Console) -> None:
     console.print()
     console.print(_layer_table("Limits", report.limits))
     console.print()
+    if report.runtimes:
+        console.print(_layer_table("Other languages", report.runtimes))
+        console.print()
     if report.isolated:
         console.print(Text("Isolated: every essential layer holds.", style="bold green"))
     else:

@@ -2,7 +2,9 @@
 
 For machines where bubblewrap cannot run and the code is trusted (your own notebooks, a
 throw-away VM). The code runs as you, sees your files and your network. Choosing it is
-explicit, and every session warns.
+explicit, and every session warns. JavaScript and TypeScript cells run too, in the same Deno
+kernel as `local`'s; Deno's permissions take away its network, subprocesses, FFI and
+environment, but not your files (docs/security.md).
 """
 
 from __future__ import annotations
@@ -16,8 +18,16 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import ClassVar
 
 from runpad.sandbox.environment import SandboxEnvironment, find_environment
+from runpad.sandbox.kernel.deno import (
+    DENO_LANGUAGES,
+    RELAY_FILE,
+    deno_env,
+    deno_kernel_argv,
+    find_deno,
+)
 from runpad.sandbox.kernel.driver import (
     STARTUP_FILE,
     KernelDriver,
@@ -26,6 +36,7 @@ from runpad.sandbox.kernel.driver import (
     kernel_argv,
 )
 from runpad.sandbox.limits import Limits
+from runpad.sandbox.results import Language
 from runpad.sandbox.workdir import WorkDir
 
 __all__ = ["UnsafeLocalSandbox", "UnsafeSandboxWarning"]
@@ -47,6 +58,7 @@ class UnsafeLocalSandbox(KernelSandbox):
     """
 
     backend = "unsafe-local"
+    languages: ClassVar[tuple[Language, ...]] = ("python", "shell", *DENO_LANGUAGES)
 
     def __init__(
         self, limits: Limits | None = None, *, environment: SandboxEnvironment | None = None
@@ -55,6 +67,7 @@ class UnsafeLocalSandbox(KernelSandbox):
         self._environment = environment
         self._session_dir: Path | None = None
         self._process: asyncio.subprocess.Process | None = None
+        self._deno_process: asyncio.subprocess.Process | None = None
 
     async def _start(self) -> None:
         warnings.warn(
@@ -115,17 +128,70 @@ class UnsafeLocalSandbox(KernelSandbox):
             raise
         return driver
 
+    async def _launch_deno_kernel(self) -> KernelDriver:
+        assert self._session_dir is not None
+        assert self._environment is not None
+        deno = find_deno(self._environment)
+        # The relay's ipc names, and the connection file the kernel reads, are fresh at
+        # every launch, as for the Python kernel.
+        token = secrets.token_hex(3)
+        info = connection_info(str(self._session_dir / f"d{token}"))
+        connection_file = self._session_dir / f"deno-{token}.json"
+        connection_file.write_text(json.dumps(info))
+        argv = deno_kernel_argv(str(self._environment.python), str(deno), str(connection_file))
+        argv[2:5] = [
+            str(RELAY_FILE),
+            str(connection_file),
+            str(self._session_dir / f"tcp-{token}.json"),
+        ]
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("PYTHON", "VIRTUAL_ENV", "JPY_", "DENO_"))
+        }
+        env |= deno_env(self._environment, self.limits)
+        with (self._session_dir / "deno.log").open("ab") as log:
+            self._deno_process = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=self._workdir.root if self._workdir else None,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                start_new_session=True,
+            )
+        driver = KernelDriver(info, self._deno_kernel_alive)
+        try:
+            await driver.connect(self.limits.start_timeout)
+        except BaseException:
+            driver.close()
+            await self._stop_deno_kernel()
+            raise
+        return driver
+
+    def _deno_kernel_alive(self) -> bool:
+        return self._deno_process is not None and self._deno_process.returncode is None
+
+    async def _stop_deno_kernel(self) -> None:
+        process, self._deno_process = self._deno_process, None
+        await _kill_group(process)
+
     def _kernel_alive(self) -> bool:
         return self._process is not None and self._process.returncode is None
 
     async def _stop_kernel(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, 9)  # the kernel and whatever it started
-            await process.wait()
+        await _kill_group(process)
 
     async def _close(self) -> None:
         await super()._close()
         if self._session_dir is not None:
             shutil.rmtree(self._session_dir, ignore_errors=True)
+
+
+async def _kill_group(process: asyncio.subprocess.Process | None) -> None:
+    """Kill a kernel and whatever it started (its process group); wait for it."""
+    if process is not None and process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, 9)
+        await process.wait()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import re
 import shutil
 from collections.abc import Mapping, Sequence
@@ -41,6 +42,7 @@ __all__ = [
     "check_imports",
     "deno_env",
     "deno_kernel_argv",
+    "deno_print_marker",
     "explain_deno_error",
     "find_deno",
     "host_deno",
@@ -97,14 +99,22 @@ def host_deno(environment: SandboxEnvironment | None = None) -> Path | None:
     return Path(found) if found else None
 
 
-def deno_kernel_argv(python: str, deno: str, connection_file: str) -> list[str]:
-    """The command, run inside the sandbox, that starts Deno's kernel behind the relay."""
+def deno_kernel_argv(
+    python: str,
+    deno: str,
+    connection_file: str,
+    *,
+    relay: str = INSIDE_RELAY,
+    tcp_connection_file: str = INSIDE_TCP_CONNECTION,
+) -> list[str]:
+    """The command that starts Deno's kernel behind the relay (paths as the kernel sees
+    them: inside the sandbox by default)."""
     return [
         python,
         "-I",  # the relay needs nothing but the standard library
-        INSIDE_RELAY,
+        relay,
         connection_file,
-        INSIDE_TCP_CONNECTION,
+        tcp_connection_file,
         deno,
         "jupyter",
         "--kernel",
@@ -186,6 +196,11 @@ def cached_npm_versions(deno_dir: Path) -> dict[str, list[str]]:
         with contextlib.suppress(OSError):
             versions[name] = sorted(p.name for p in (registry / name).iterdir() if p.is_dir())
     return versions
+
+
+def deno_print_marker(text: str) -> str:
+    """JavaScript that prints `text` on stdout (`KernelDriver.execute`'s end-of-output mark)."""
+    return f"console.log({json.dumps(text)})"
 
 
 def explain_deno_error(error: ExecutionError) -> ExecutionError:

@@ -36,6 +36,7 @@ from runpad.sandbox.kernel.deno import (
     DENO_STARTUP,
     DenoUnavailable,
     check_imports,
+    deno_print_marker,
     explain_deno_error,
 )
 from runpad.sandbox.limits import Limits
@@ -245,6 +246,7 @@ class KernelDriver:
         timeout: float,
         interrupt_grace: float,
         on_output: OutputCallback | None,
+        print_marker: Callable[[str], str] | None = None,
     ) -> bool:
         """Run a cell, filling `outcome` as messages arrive; True if it hit its timeout.
 
@@ -252,6 +254,10 @@ class KernelDriver:
         `interrupt_grace`, `outcome.finished` stays False and the caller must restart the
         kernel. Raises KernelDied if the process exits during the cell; what arrived
         before is in `outcome`.
+
+        `print_marker(text)` is code that prints `text`, for kernels whose output can
+        arrive after they report the cell done (Deno's): the cell's output then ends where
+        that marker appears (`_collect_trailing`).
         """
         self._drain_shell_nowait()  # replies of earlier cells that came after their idle
         msg_id = self._client.execute(code, store_history=True, allow_stdin=False)
@@ -259,6 +265,10 @@ class KernelDriver:
         if timed_out:
             await self.interrupt()
             await self._collect(msg_id, outcome, time.monotonic() + interrupt_grace, on_output)
+        if outcome.finished and print_marker is not None:
+            await self._collect_trailing(
+                msg_id, outcome, print_marker, time.monotonic() + interrupt_grace, on_output
+            )
         if outcome.finished:
             # ipykernel sends the reply before the idle status; it is usually here by now,
             # and one that is not is drained before the next cell, never waited for.
@@ -266,6 +276,46 @@ class KernelDriver:
             if reply and outcome.execution_count is None:
                 outcome.execution_count = reply.get("execution_count")
         return timed_out
+
+    async def _collect_trailing(
+        self,
+        msg_id: str,
+        outcome: KernelOutcome,
+        print_marker: Callable[[str], str],
+        deadline: float,
+        on_output: OutputCallback | None,
+    ) -> None:
+        """Collect what a cell printed after its idle status, up to a marker printed next.
+
+        Deno's kernel publishes a cell's output from a queue that can lag behind the idle
+        status, under the parent of whichever request came last: without this, the tail of
+        a long output would be lost or land in the next cell. The marker goes through the
+        same queue, so everything before it is the cell's.
+        """
+        marker = f"runpad-end-of-output-{secrets.token_hex(8)}"
+        barrier = self._client.execute(
+            print_marker(marker), silent=True, store_history=False, allow_stdin=False
+        )
+        parents = {msg_id, barrier}
+        while (remaining := deadline - time.monotonic()) > 0:
+            frames = await self._next_iopub(min(remaining, 0.2))
+            if frames is None:
+                if not self._is_alive():
+                    raise KernelDied from None
+                continue
+            message = self._parse(frames)
+            if message is None or message[0] not in parents or message[1] == "status":
+                continue
+            content = self._unpack(message[2])
+            if content is None:
+                continue
+            if message[1] == "stream" and marker in content.get("text", ""):
+                before = content["text"].split(marker, 1)[0]
+                if before:
+                    await self._handle("stream", {**content, "text": before}, outcome, on_output)
+                return
+            await self._handle(message[1], content, outcome, on_output)
+        logger.warning("The kernel's output marker did not arrive; the output may be incomplete")
 
     async def run_silently(self, code: str, timeout: float) -> None:
         """Run set-up code before any cell: no output, no history, no execution count.
@@ -631,6 +681,7 @@ class KernelSandbox(Sandbox):
                 timeout=timeout,
                 interrupt_grace=self.limits.interrupt_grace,
                 on_output=on_output,
+                print_marker=kernel.print_marker,
             )
         except KernelDied:
             outcome.error = ExecutionError(
@@ -700,6 +751,7 @@ class _Kernel(abc.ABC):
     """One of a session's kernels, as `KernelSandbox._run_cell` uses it."""
 
     name: str  # as the messages the model reads call it
+    print_marker: Callable[[str], str] | None = None  # see KernelDriver.execute
 
     def __init__(self, sandbox: KernelSandbox) -> None:
         self.sandbox = sandbox
@@ -752,6 +804,7 @@ class _PythonKernel(_Kernel):
 
 class _DenoKernel(_Kernel):
     name = "JavaScript kernel"
+    print_marker = staticmethod(deno_print_marker)
 
     @property
     def driver(self) -> KernelDriver | None:

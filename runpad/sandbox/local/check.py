@@ -24,6 +24,13 @@ from typing import Any
 
 from runpad.errors import RunpadError
 from runpad.sandbox.environment import find_environment
+from runpad.sandbox.kernel.deno import (
+    DenoUnavailable,
+    cached_npm_versions,
+    deno_env,
+    find_deno,
+    npm_package_names,
+)
 from runpad.sandbox.limits import Limits, MiB
 from runpad.sandbox.local.cgroups import SessionCgroup, create_session_cgroup
 from runpad.sandbox.local.sandbox import (
@@ -215,6 +222,8 @@ class IsolationReport:
     Attributes:
         layers: isolation (namespaces, seccomp, file system, network, ...).
         limits: resource limits and what enforces each (cgroup, rlimit or nothing).
+        runtimes: the runtimes of other cell languages (Deno for JavaScript and TypeScript):
+            present and working inside the sandbox, or how to install them.
         facts: the probe's raw observations; None when it could not run.
         problem: why the sandbox could not be probed, with what to do; None when it ran.
     """
@@ -223,6 +232,8 @@ class IsolationReport:
     limits: tuple[Layer, ...] = ()
     facts: SandboxFacts | None = None
     problem: str | None = None
+    runtimes: tuple[Layer, ...] = ()
+    """Other languages' runtimes in the sandbox (Deno); none of them is essential."""
 
     @property
     def isolated(self) -> bool:
@@ -237,6 +248,7 @@ class IsolationReport:
             "problem": self.problem,
             "layers": [asdict(layer) for layer in self.layers],
             "limits": [asdict(layer) for layer in self.limits],
+            "runtimes": [asdict(layer) for layer in self.runtimes],
             "facts": asdict(self.facts) if self.facts else None,
         }
 
@@ -279,6 +291,7 @@ def check_isolation(limits: Limits | None = None) -> IsolationReport:
             layers=_isolation_layers(facts, layout, limits),
             limits=_limit_layers(facts, limits, cgroup, work_mounted),
             facts=facts,
+            runtimes=(_deno_layer(layout, limits, cgroup),),
         )
     except (RunpadError, _ProbeFailed, OSError) as exc:
         return IsolationReport(problem=str(exc))
@@ -324,6 +337,60 @@ def _run_probe(layout: SandboxLayout, limits: Limits, cgroup: SessionCgroup | No
             "(Debian: sysctl kernel.unprivileged_userns_clone=1; Ubuntu 24.04: an AppArmor "
             "profile for bwrap)."
         ) from exc
+
+
+DENO_LAYER = "Deno (JavaScript, TypeScript)"
+
+
+def _deno_layer(layout: SandboxLayout, limits: Limits, cgroup: SessionCgroup | None) -> Layer:
+    """Whether Deno runs inside the sandbox (a line of JavaScript, under the same walls)."""
+    environment = layout.environment
+    try:
+        deno = find_deno(environment)
+    except DenoUnavailable as exc:
+        return Layer(DENO_LAYER, False, str(exc))
+    command = [str(deno), "eval", "console.log(Deno.version.deno)"]
+    seccomp_fd = seccomp_filter_fd()
+    try:
+        inner = bwrap_argv(
+            layout, limits, command, seccomp_fd, extra_env=deno_env(environment, limits)
+        )
+        result = subprocess.run(
+            launcher_argv(cgroup, limits, inner),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            pass_fds=(seccomp_fd,),
+            env={},
+            timeout=limits.start_timeout,
+            start_new_session=True,
+        )
+    except subprocess.TimeoutExpired:
+        return Layer(DENO_LAYER, False, f"Deno did not answer within {limits.start_timeout} s.")
+    finally:
+        os.close(seccomp_fd)
+    version = result.stdout.strip()
+    if result.returncode != 0 or not version:
+        return Layer(
+            DENO_LAYER,
+            False,
+            f"{deno} fails inside the sandbox (exit {result.returncode}): "
+            f"{result.stderr.strip()[-500:] or '(no output)'}. Run `runpad sandbox setup`.",
+        )
+    packages = ", ".join(
+        f"{name} {'/'.join(found)}" if found else f"{name} MISSING"
+        for name, found in (
+            (name, cached_npm_versions(environment.deno_dir).get(name, []))
+            for name in npm_package_names()
+        )
+    )
+    missing = "MISSING" in packages
+    return Layer(
+        DENO_LAYER,
+        not missing,
+        f"deno {version} ({deno}); npm packages offline: {packages}"
+        + ("; run `runpad sandbox setup` to cache them" if missing else ""),
+    )
 
 
 def _host_namespace(name: str) -> str | None:

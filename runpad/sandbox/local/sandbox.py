@@ -454,7 +454,7 @@ class LocalSandbox(KernelSandbox):
         command = deno_kernel_argv(str(environment.python), str(deno), f"{INSIDE_IPC}/kernel.json")
         if self._cgroup is not None and self._deno_cgroup is None:
             self._deno_cgroup = self._cgroup.child("deno")
-        self._deno_oom_baseline = self._cgroup.memory_events() if self._cgroup else 0
+        self._deno_oom_baseline = self._deno_oom_kills()
         seccomp_fd = seccomp_filter_fd()
         try:
             inner = bwrap_argv(
@@ -486,15 +486,23 @@ class LocalSandbox(KernelSandbox):
                 "it ran out of memory (JavaScript's heap may use 3/4 of the session's "
                 f"{self.limits.memory_mb} MB; raise Limits.memory_mb or use less memory)"
             )
-        if self._cgroup and self._cgroup.memory_events() > self._deno_oom_baseline:
+        if self._deno_oom_kills() > self._deno_oom_baseline:
             return (
                 f"it ran out of memory (the session may use {self.limits.memory_mb} MB; "
                 "raise Limits.memory_mb or use less memory)"
             )
         code = self._deno_process.returncode if self._deno_process else None
+        if code is not None and code > 128:  # the relay's status for a kernel killed by a signal
+            code = 128 - code
         if code is not None and code < 0:
             return f"it was killed by signal {signal.Signals(-code).name}"
         return f"it exited with status {code}"
+
+    def _deno_oom_kills(self) -> int:
+        """Kills by the memory limit, counted in the Deno kernel's cgroup (v1) or the
+        session's (v2 counts a child's events in its parent's memory.events)."""
+        groups = [group for group in (self._deno_cgroup, self._cgroup) if group is not None]
+        return max((group.memory_events() for group in groups), default=0)
 
     async def _stop_deno_kernel(self) -> None:
         process, self._deno_process = self._deno_process, None
