@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runpad.sandbox import BACKENDS
-from runpad.sandbox.environment import SANDBOX_PACKAGES
+from runpad.sandbox.environment import SANDBOX_NPM_PACKAGES, SANDBOX_PACKAGES
 
 DOCKERFILE = Path(__file__).parents[2] / "docker" / "Dockerfile"
 
@@ -63,12 +63,24 @@ def test_the_dockerfile_installs_the_sandbox_packages() -> None:
     assert tuple(match.group(1).split()) == SANDBOX_PACKAGES
 
 
+def test_the_dockerfile_caches_the_npm_packages_of_javascript_cells() -> None:
+    text = DOCKERFILE.read_text()
+    match = re.search(r'ARG SANDBOX_NPM_PACKAGES="([^"]*)"', text)
+    assert match is not None
+    assert tuple(match.group(1).split()) == SANDBOX_NPM_PACKAGES
+    assert "deno cache runpad-npm-packages.ts" in text
+    assert "COPY runpad/sandbox/kernel/deno_relay.py /opt/runpad/deno_relay.py" in text
+
+
 def test_the_dockerfile_labels_what_the_backend_reads() -> None:
-    from runpad.sandbox.docker.image import LABEL_FONT_CACHE, LABEL_PYTHON
+    from runpad.sandbox.docker.image import LABEL_DENO, LABEL_FONT_CACHE, LABEL_PYTHON
+    from runpad.sandbox.kernel.deno import INSIDE_RELAY
 
     text = DOCKERFILE.read_text()
     assert f'{LABEL_PYTHON}="/opt/runpad/venv/bin/python"' in text
     assert f'{LABEL_FONT_CACHE}="/opt/runpad/venv/runpad-mplconfig"' in text
+    assert f'{LABEL_DENO}="/opt/runpad/venv/bin/deno"' in text
+    assert INSIDE_RELAY == "/opt/runpad/deno_relay.py"
     assert "USER 1000:1000" in text
 
 
