@@ -4,8 +4,10 @@ A session lives in one process. When a node finds none for its thread (the first
 after a crash, a restart or a move to another machine) it starts one and rebuilds what the
 earlier cells left: it loads the latest kernel snapshot (`runpad.agents.snapshot`) with the
 work dir it saw, then puts back the files of later SQL and DOT cells and replays the later
-Python and shell cells that succeeded, in order. Without a usable snapshot it uploads the
-input files and replays every such cell. The stream says which, and why.
+Python and shell cells that succeeded, in order. A snapshot holds the Python kernel only, so
+every JavaScript and TypeScript cell that succeeded is replayed, in order, whatever it
+covers. Without a usable snapshot it uploads the input files and replays every such cell.
+The stream says which, and why.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from langgraph.config import get_config
 from langgraph.types import StreamWriter
 
 from runpad.agents.snapshot import Restored, restore_snapshot
-from runpad.cells import REPLAYED_LANGUAGES
+from runpad.cells import REPLAYED_LANGUAGES, SNAPSHOT_LANGUAGES
 from runpad.context import Context
 from runpad.events import SessionRestored
 from runpad.sandbox.base import Sandbox
@@ -65,12 +67,31 @@ async def _upload_inputs(sandbox: Sandbox, state: AnalysisState) -> None:
         await sandbox.upload(Path(path), Path(path).name)
 
 
+_SANDBOX_LANGUAGES: dict[str, Language] = {
+    "shell": "shell",
+    "javascript": "javascript",
+    "typescript": "typescript",
+}
+
+
 async def _replay(
     sandbox: Sandbox, state: AnalysisState, writer: StreamWriter, restored: Restored
 ) -> None:
     """Bring back what the cells after the snapshot (all cells, without one) left."""
     after = restored.cell or 0
-    cells = [cell for cell in state.get("cells", []) if cell["ok"] and cell["index"] > after]
+    cells = [
+        cell
+        for cell in state.get("cells", [])
+        if cell["ok"]
+        and (
+            cell["index"] > after
+            # the snapshot has the Python kernel's state only: the Deno kernel's is rebuilt
+            or (
+                cell["language"] in REPLAYED_LANGUAGES
+                and cell["language"] not in SNAPSHOT_LANGUAGES
+            )
+        )
+    ]
     if restored.cell is None:
         # Without a snapshot, the files of SQL and DOT cells go back first, as before
         # (their order relative to Python cells is not kept in this mode).
@@ -84,7 +105,7 @@ async def _replay(
                 if await asyncio.to_thread(copy.is_file):
                     await sandbox.upload(copy, artifact["name"])
             continue
-        language: Language = "shell" if cell["language"] == "shell" else "python"
+        language = _SANDBOX_LANGUAGES.get(cell["language"], "python")
         replayed += 1
         failed_again += not (await sandbox.run(cell["code"], language=language)).ok
     if restored.cell is None and not replayed:

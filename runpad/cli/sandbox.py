@@ -30,7 +30,7 @@ from runpad.sandbox.environment import default_environment_path, setup_environme
 from runpad.sandbox.factory import BACKENDS, open_sandbox
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.local.check import IsolationReport, Layer, check_isolation
-from runpad.sandbox.results import Execution, OutputChunk, format_size
+from runpad.sandbox.results import Execution, Language, OutputChunk, format_size
 
 __all__ = ["app"]
 
@@ -162,6 +162,16 @@ def _print_report(report: IsolationReport, console: Console) -> None:
 class _Cell:
     name: str
     code: str
+    language: Language = "python"
+
+
+_SUFFIX_LANGUAGES: dict[str, Language] = {
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".ts": "typescript",
+    ".mts": "typescript",
+}
+"""Files whose cells are not Python, by suffix (run in the session's Deno kernel)."""
 
 
 def _read_cells(files: list[str]) -> list[_Cell]:
@@ -173,7 +183,8 @@ def _read_cells(files: list[str]) -> list[_Cell]:
             cells.append(_Cell("<stdin>", sys.stdin.read()))
             continue
         try:
-            cells.append(_Cell(name, Path(name).read_text()))
+            language = _SUFFIX_LANGUAGES.get(Path(name).suffix.lower(), "python")
+            cells.append(_Cell(name, Path(name).read_text(), language))
         except FileNotFoundError as exc:
             raise typer.BadParameter(f"no such file: {name}", param_hint="FILE") from exc
         except (OSError, UnicodeDecodeError) as exc:
@@ -187,8 +198,8 @@ def sandbox_run(
         list[str] | None,
         typer.Argument(
             metavar="FILE",
-            help="Python files, each run as one cell in the same session; '-' or none: "
-            "standard input.",
+            help="Python files (JavaScript: .js, .mjs; TypeScript: .ts, .mts), each run as "
+            "one cell in the same session; '-' or none: standard input (Python).",
             show_default=False,
         ),
     ] = None,
@@ -256,7 +267,9 @@ async def _run_cells(
     executions: list[Execution] = []
     async with sandbox:
         for index, cell in enumerate(cells):
-            execution = await sandbox.run(cell.code, on_output=output.write if live else None)
+            execution = await sandbox.run(
+                cell.code, language=cell.language, on_output=output.write if live else None
+            )
             executions.append(execution)
             if live:
                 output.finish()

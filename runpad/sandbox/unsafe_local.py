@@ -149,7 +149,7 @@ class UnsafeLocalSandbox(KernelSandbox):
             for key, value in os.environ.items()
             if not key.startswith(("PYTHON", "VIRTUAL_ENV", "JPY_", "DENO_"))
         }
-        env |= deno_env(self._environment, self.limits)
+        env |= deno_env(self._environment.deno_dir, self.limits)
         with (self._session_dir / "deno.log").open("ab") as log:
             self._deno_process = await asyncio.create_subprocess_exec(
                 *argv,

@@ -13,16 +13,23 @@ import struct
 import warnings
 import zlib
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import cast
 
 import pytest
 
+from runpad.agents.session import _replay
+from runpad.agents.snapshot import Restored
+from runpad.errors import SandboxUnavailable
 from runpad.sandbox import Limits, LocalSandbox, SandboxEnvironment, find_environment
 from runpad.sandbox.environment import SANDBOX_NPM_PACKAGES
 from runpad.sandbox.fake import FakeSandbox
-from runpad.sandbox.kernel.deno import DenoUnavailable, check_imports, find_deno
+from runpad.sandbox.kernel.deno import check_imports, find_deno
+from runpad.sandbox.local import sandbox as local_sandbox
 from runpad.sandbox.local.check import DENO_LAYER, check_isolation
 from runpad.sandbox.results import OutputChunk
 from runpad.sandbox.unsafe_local import UnsafeLocalSandbox, UnsafeSandboxWarning
+from runpad.state import AnalysisState
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("require_deno")]
 
@@ -170,6 +177,21 @@ async def test_timeout_interrupts_the_cell_and_keeps_the_state(sandbox: LocalSan
     assert (await sandbox.run("kept", language="javascript")).text == '"still here"'
 
 
+async def test_a_cell_an_interrupt_cannot_stop_restarts_the_deno_kernel() -> None:
+    # An interrupt stops running JavaScript, not a wait on a promise that never settles.
+    async with LocalSandbox(Limits(timeout=20, interrupt_grace=1, start_timeout=30)) as sandbox:
+        await sandbox.run("kept = 'python'")
+        await sandbox.run("const lost = 'javascript'", language="javascript")
+        stuck = await sandbox.run("await new Promise(() => {})", language="javascript", timeout=1)
+        assert stuck.timed_out
+        assert stuck.restarted
+        assert stuck.error is not None
+        assert "restarted" in stuck.error.value
+        after = await sandbox.run("typeof lost", language="javascript")
+        assert after.text == '"undefined"'
+        assert (await sandbox.run("kept")).text == "'python'"
+
+
 async def test_a_dead_deno_kernel_is_restarted_and_python_is_untouched(
     sandbox: LocalSandbox,
 ) -> None:
@@ -210,6 +232,21 @@ async def test_memory_limit_stops_javascript_with_the_cause() -> None:
         assert "out of memory" in bomb.error.value
         assert (await sandbox.run("6 * 7", language="javascript")).text == "42"
         assert (await sandbox.run("x", language="python")).text == "5"
+
+
+async def test_javascript_runs_where_cgroups_are_not_writable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # rlimits stand in for the cgroup there, but V8 cannot start under an address-space
+    # limit: the Deno kernel goes without it (its heap limit bounds it).
+    monkeypatch.setattr(local_sandbox, "create_session_cgroup", lambda name, limits: None)
+    async with LocalSandbox(LIMITS) as sandbox:
+        assert sandbox.cgroup_controllers == set()
+        execution = await sandbox.run("[1, 2, 3].reduce((a, b) => a + b)", language="javascript")
+        assert execution.text == "6"
+        assert (
+            await sandbox.run("import resource; resource.getrlimit(resource.RLIMIT_AS)[0] > 0")
+        ).text == "True"
 
 
 async def test_restart_and_close_stop_the_deno_kernel(sandbox: LocalSandbox) -> None:
@@ -253,6 +290,21 @@ async def test_deno_permissions_are_given_up(
         language="javascript",
     )
     assert asked.text == '"denied"'
+
+
+async def test_file_access_is_bounded_by_bubblewrap_not_deno(sandbox: LocalSandbox) -> None:
+    # Deno keeps its read and write permissions (it cannot keep only the work dir's): what
+    # holds is that nothing else of the host is in the sandbox, and only /work is writable.
+    host_file = Path(__file__).resolve()
+    read = await sandbox.run(f"await Deno.readTextFile({str(host_file)!r})", language="javascript")
+    assert read.error is not None
+    assert read.error.name == "NotFound", read.error
+    write = await sandbox.run(
+        f"await Deno.writeTextFile({str(sandbox.layout.environment.path / 'x')!r}, 'x')",
+        language="javascript",
+    )
+    assert write.error is not None
+    assert "Read-only file system" in write.error.value
 
 
 # -- offline npm packages ----------------------------------------------------------------------
@@ -357,7 +409,7 @@ def environment_without_deno() -> Iterator[SandboxEnvironment]:
 
 
 def test_find_deno_says_how_to_install_it(environment_without_deno: SandboxEnvironment) -> None:
-    with pytest.raises(DenoUnavailable, match="runpad sandbox setup"):
+    with pytest.raises(SandboxUnavailable, match="runpad sandbox setup"):
         find_deno(environment_without_deno)
 
 
@@ -409,3 +461,36 @@ async def test_unsafe_local_runs_javascript_with_the_permissions_given_up() -> N
             net = await sandbox.run("await fetch('http://127.0.0.1:8125/')", language="javascript")
             assert net.error is not None
             assert net.error.name == "NotCapable"
+
+
+# -- resume: JavaScript state is rebuilt by replay ------------------------------------------
+
+
+def _cells(*cells: tuple[str, str, bool]) -> AnalysisState:
+    """A run's state with these cells (language, code, ok), numbered from 1."""
+    records = [
+        {"index": n, "language": language, "code": code, "ok": ok, "artifacts": []}
+        for n, (language, code, ok) in enumerate(cells, start=1)
+    ]
+    return cast(AnalysisState, {"cells": records})
+
+
+@pytest.mark.parametrize("snapshot_cell", [None, 2])
+async def test_replay_rebuilds_javascript_state_whatever_the_snapshot_holds(
+    sandbox: LocalSandbox, snapshot_cell: int | None
+) -> None:
+    state = _cells(
+        ("javascript", "const seen: string[] = ['js1']", True),
+        ("python", "seen = ['py2']", True),
+        ("typescript", "seen.push('js3')", True),
+        ("python", "seen.append('py4')", True),
+        ("javascript", "seen.push('failed'); throw new Error('x')", False),
+    )
+    if snapshot_cell is not None:  # what loading cell 2's snapshot leaves: Python's state only
+        await sandbox.run("seen = ['py2']")
+    events: list[object] = []
+    await _replay(sandbox, state, events.append, Restored(snapshot_cell))
+    assert (await sandbox.run("seen", language="javascript")).text == '[ "js1", "js3" ]'
+    assert (await sandbox.run("seen")).text == "['py2', 'py4']"
+    (event,) = events
+    assert cast(dict[str, object], event)["replayed"] == (3 if snapshot_cell else 4)

@@ -53,6 +53,23 @@ def test_run_files_share_one_session(write: Callable[[str, str], str]) -> None:
     assert f"[{second}] ok" in result.stderr
 
 
+@pytest.mark.usefixtures("require_deno")
+def test_run_javascript_and_typescript_files_share_the_session(
+    write: Callable[[str, str], str],
+) -> None:
+    script = write("first.js", "const base = 40;\nawait Deno.writeTextFile('n.txt', '2')\n")
+    typed = write(
+        "second.ts",
+        "const n: number = Number(await Deno.readTextFile('n.txt'));\nconsole.log(base + n)\n",
+    )
+    python = write("third.py", "print(open('n.txt').read() * 3)\n")
+
+    result = invoke("sandbox", "run", script, typed, python)
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert result.stdout.splitlines() == ["42", "222"]
+
+
 @pytest.mark.usefixtures("require_sandbox")
 def test_run_reads_standard_input(write: Callable[[str, str], str]) -> None:
     assert invoke("sandbox", "run", input="print(6 * 7)\n").stdout == "42\n"

@@ -37,7 +37,6 @@ __all__ = [
     "INSIDE_RELAY",
     "INSIDE_TCP_CONNECTION",
     "RELAY_FILE",
-    "DenoUnavailable",
     "cached_npm_versions",
     "check_imports",
     "deno_env",
@@ -72,19 +71,15 @@ _INSTALL_HINT = (
 )
 
 
-class DenoUnavailable(SandboxUnavailable):
-    """The sandbox environment has no Deno, so JavaScript and TypeScript cells cannot run."""
-
-
 def find_deno(environment: SandboxEnvironment) -> Path:
     """The Deno binary of the sandbox environment (`<env>/bin/deno`, from PyPI's `deno`).
 
     Raises:
-        DenoUnavailable: it is not there; the message says how to install it.
+        SandboxUnavailable: it is not there; the message says how to install it.
     """
     deno = environment.deno
     if deno is None:
-        raise DenoUnavailable(
+        raise SandboxUnavailable(
             f"Deno is not installed in the sandbox environment {environment.path}, so "
             f"JavaScript and TypeScript cells cannot run. {_INSTALL_HINT}"
         )
@@ -122,13 +117,17 @@ def deno_kernel_argv(
     ]
 
 
-def deno_env(environment: SandboxEnvironment, limits: Limits) -> dict[str, str]:
-    """What the Deno kernel's environment adds to the sandbox's."""
+def deno_env(deno_dir: Path | str, limits: Limits) -> dict[str, str]:
+    """What the Deno kernel's environment adds to the sandbox's.
+
+    `deno_dir` is the npm cache as the kernel sees it (`SandboxEnvironment.deno_dir` where
+    the environment is bound at its own path).
+    """
     # V8 gives up with "JavaScript heap out of memory" before the memory limit kills it, so
     # the error names the cause; the rest of the session's memory stays for the Python kernel.
     heap_mb = max(64, limits.memory_mb * 3 // 4)
     return {
-        "DENO_DIR": str(environment.deno_dir),
+        "DENO_DIR": str(deno_dir),
         "DENO_NO_UPDATE_CHECK": "1",
         "DENO_NO_PROMPT": "1",
         "DENO_NO_PACKAGE_JSON": "1",
@@ -150,11 +149,8 @@ def _package_name(spec: str) -> str:
 
 _REMOTE_SPECIFIER = re.compile(r"""["'`](npm|jsr):((?:@[\w.-]+/)?[\w.-]+)(?:@([^/"'`\s]+))?""")
 _EXACT = re.compile(r"\d+\.\d+\.\d+")
-_FETCH_FAILURE = re.compile(
-    r"error sending request|dns error|failed to lookup address|Requires net access|"
-    r"Import '[^']*' failed",
-    re.IGNORECASE,
-)
+_IMPORT_FAILURE = re.compile(r"Import '[^']*' failed|Module not found \"https?:")
+_NETWORK_REFUSED = re.compile(r"Requires net access")
 
 
 def check_imports(
@@ -204,13 +200,18 @@ def deno_print_marker(text: str) -> str:
 
 
 def explain_deno_error(error: ExecutionError) -> ExecutionError:
-    """An import that needed the network, told as such: which npm packages the sandbox has."""
-    if not _FETCH_FAILURE.search(f"{error.value}\n{error.traceback}"):
+    """An error that came of the missing network, told as such (with the npm packages the
+    sandbox has, when it was an import)."""
+    text = f"{error.value}\n{error.traceback}"
+    if _IMPORT_FAILURE.search(text):
+        hint = (
+            "\n[runpad] The sandbox has no network: modules cannot be downloaded, and a cell "
+            f"can import only the npm packages cached in it: {_available()}."
+        )
+    elif _NETWORK_REFUSED.search(text):
+        hint = "\n[runpad] The sandbox has no network: work with the files in the work dir instead."
+    else:
         return error
-    hint = (
-        "\n[runpad] The sandbox has no network: modules cannot be downloaded, and a cell can "
-        f"import only the npm packages cached in it: {_available()}."
-    )
     return dataclasses.replace(
         error,
         value=error.value + hint,

@@ -28,13 +28,12 @@ from typing import Any
 import zmq
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
-from runpad.errors import SandboxClosed, SandboxStartError
+from runpad.errors import SandboxClosed, SandboxStartError, SandboxUnavailable
 from runpad.sandbox.base import Sandbox, emit
 from runpad.sandbox.budget import ResultBudget
 from runpad.sandbox.kernel.deno import (
     DENO_LANGUAGES,
     DENO_STARTUP,
-    DenoUnavailable,
     check_imports,
     deno_print_marker,
     explain_deno_error,
@@ -296,7 +295,6 @@ class KernelDriver:
         barrier = self._client.execute(
             print_marker(marker), silent=True, store_history=False, allow_stdin=False
         )
-        parents = {msg_id, barrier}
         while (remaining := deadline - time.monotonic()) > 0:
             frames = await self._next_iopub(min(remaining, 0.2))
             if frames is None:
@@ -304,7 +302,14 @@ class KernelDriver:
                     raise KernelDied from None
                 continue
             message = self._parse(frames)
-            if message is None or message[0] not in parents or message[1] == "status":
+            if message is None or message[1] == "status":
+                continue
+            # Under the barrier's parent: the cell's queued output, never the barrier's own
+            # input, count or error.
+            if not (
+                message[0] == msg_id
+                or (message[0] == barrier and message[1] in ("stream", "display_data"))
+            ):
                 continue
             content = self._unpack(message[2])
             if content is None:
@@ -556,8 +561,8 @@ class KernelSandbox(Sandbox):
     async def _launch_deno_kernel(self) -> KernelDriver:
         """Start the Deno kernel process (`runpad.sandbox.kernel.deno`), return a connected
         driver; backends that list JavaScript in `languages` override it. Raises
-        DenoUnavailable when the sandbox has no Deno."""
-        raise DenoUnavailable(f"The {self.backend!r} sandbox backend runs no Deno kernel.")
+        SandboxUnavailable when the sandbox has no Deno."""
+        raise SandboxUnavailable(f"The {self.backend!r} sandbox backend runs no Deno kernel.")
 
     async def _stop_deno_kernel(self) -> None:
         """Kill the Deno kernel process and everything it started; not the Python kernel."""
@@ -627,7 +632,7 @@ class KernelSandbox(Sandbox):
                 return Execution(error=import_error, language=language)
             try:
                 return await self._run_cell(_DenoKernel(self), code, language, timeout, on_output)
-            except DenoUnavailable as exc:  # a value the model reads, as a cell's error
+            except SandboxUnavailable as exc:  # no Deno: a value the model reads
                 return Execution(
                     error=ExecutionError(name="DenoUnavailable", value=str(exc)),
                     language=language,

@@ -22,10 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from runpad.errors import RunpadError
+from runpad.errors import RunpadError, SandboxUnavailable
 from runpad.sandbox.environment import find_environment
 from runpad.sandbox.kernel.deno import (
-    DenoUnavailable,
     cached_npm_versions,
     deno_env,
     find_deno,
@@ -347,16 +346,16 @@ def _deno_layer(layout: SandboxLayout, limits: Limits, cgroup: SessionCgroup | N
     environment = layout.environment
     try:
         deno = find_deno(environment)
-    except DenoUnavailable as exc:
+    except SandboxUnavailable as exc:
         return Layer(DENO_LAYER, False, str(exc))
     command = [str(deno), "eval", "console.log(Deno.version.deno)"]
     seccomp_fd = seccomp_filter_fd()
     try:
         inner = bwrap_argv(
-            layout, limits, command, seccomp_fd, extra_env=deno_env(environment, limits)
+            layout, limits, command, seccomp_fd, extra_env=deno_env(environment.deno_dir, limits)
         )
         result = subprocess.run(
-            launcher_argv(cgroup, limits, inner),
+            launcher_argv(cgroup, limits, inner, address_space_limit=False),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

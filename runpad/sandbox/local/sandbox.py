@@ -231,14 +231,22 @@ def bwrap_argv(
     return [*argv, "--", *command]
 
 
-def launcher_argv(cgroup: SessionCgroup | None, limits: Limits, inner: list[str]) -> list[str]:
+def launcher_argv(
+    cgroup: SessionCgroup | None,
+    limits: Limits,
+    inner: list[str],
+    *,
+    address_space_limit: bool = True,
+) -> list[str]:
     """Join the session's cgroup, set rlimits, clear the environment, then exec `inner`.
 
     The shell joins the cgroup before exec, so nothing the sandbox starts escapes it.
+    `address_space_limit=False` drops the address-space stand-in for a memory cgroup, for
+    programs that cannot start under it (V8 reserves tens of GiB it never uses).
     """
     rlimits = [f"--fsize={limits.disk_mb * MiB}", "--nofile=4096"]
     controllers = cgroup.controllers if cgroup else set()
-    if "memory" not in controllers:
+    if "memory" not in controllers and address_space_limit:
         # Address space is a rough stand-in for memory: libraries reserve more than they use.
         rlimits.append(f"--as={limits.memory_mb * 4 * MiB}")
     if "cpu" not in controllers and limits.cpu_seconds is not None:
@@ -462,10 +470,12 @@ class LocalSandbox(KernelSandbox):
                 self.limits,
                 command,
                 seccomp_fd,
-                extra_env=deno_env(environment, self.limits),
+                extra_env=deno_env(environment.deno_dir, self.limits),
                 extra_files={INSIDE_RELAY: RELAY_FILE},
             )
-            argv = launcher_argv(self._deno_cgroup, self.limits, inner)
+            # Without a memory cgroup, V8's heap limit (deno_env) bounds the kernel's memory:
+            # V8 cannot start under any address-space limit below some 64 GiB.
+            argv = launcher_argv(self._deno_cgroup, self.limits, inner, address_space_limit=False)
         except BaseException:
             os.close(seccomp_fd)
             raise
