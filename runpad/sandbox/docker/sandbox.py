@@ -379,7 +379,7 @@ class DockerSandbox(KernelSandbox):
         return await self._launch_container(
             self._deno_kernel,
             deno_kernel_argv(image.python, image.deno, f"{INSIDE_IPC}/kernel.json"),
-            extra_env=deno_env(environment, self.limits),
+            extra_env=deno_env(environment.deno_dir, self.limits),
             # The image may carry a copy too, but this runpad's own may be newer.
             extra_mounts={INSIDE_RELAY: RELAY_FILE},
         )
