@@ -62,7 +62,6 @@ from runpad.sandbox.kernel.deno import (
     DENO_LANGUAGES,
     INSIDE_RELAY,
     RELAY_FILE,
-    DenoUnavailable,
     deno_env,
     deno_kernel_argv,
 )
@@ -370,7 +369,7 @@ class DockerSandbox(KernelSandbox):
         image = self._image
         assert image is not None
         if image.deno is None:
-            raise DenoUnavailable(
+            raise SandboxUnavailable(
                 f"The Docker image {self.image!r} has no Deno, so JavaScript and TypeScript "
                 f"cells cannot run. Build it again with `{BUILD_COMMAND}` (after `runpad "
                 "sandbox setup`), or from docker/Dockerfile."
