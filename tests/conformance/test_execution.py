@@ -139,7 +139,8 @@ async def test_an_error_in_the_code_is_a_value_with_its_traceback(
         language=language,
     )
     assert syntax.error is not None
-    assert syntax.error.name == "SyntaxError"
+    if language == "python":  # Deno's kernel tells nothing but a failure of a cell it can't parse
+        assert syntax.error.name == "SyntaxError"
     still = await sandbox.run("'still' + ' here'", language=language)
     assert still.text == quoted(language, "still here")
 
