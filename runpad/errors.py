@@ -8,6 +8,7 @@ RunpadError
 │   └── ModelUnavailable        the local model's file is missing, corrupt, unreadable or too big
 └── SandboxError                the sandbox itself failed (never the user's code)
     ├── SandboxUnavailable      this backend cannot run here (bubblewrap missing, no environment)
+    │   └── DenoUnavailable     no Deno for JavaScript/TypeScript cells (a cell gets it as a value)
     ├── SandboxStartError       the sandbox was set up but its kernel did not come up
     ├── SandboxTimeout          a request to the sandbox (not a cell) took too long
     ├── SandboxClosed           the session was used after close()
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigurationError",
+    "DenoUnavailable",
     "MissingDependencyError",
     "ModelUnavailable",
     "RunNotFound",
@@ -96,6 +98,13 @@ class SandboxError(RunpadError):
 
 class SandboxUnavailable(SandboxError):
     """The chosen backend cannot run on this machine (a missing program, environment or right)."""
+
+
+class DenoUnavailable(SandboxUnavailable):
+    """The sandbox has no Deno, so JavaScript and TypeScript cells cannot run there.
+
+    Starting the Deno kernel raises it; a cell gets it as its error value (`DenoUnavailable`).
+    """
 
 
 class SandboxStartError(SandboxError):

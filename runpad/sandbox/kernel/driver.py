@@ -28,7 +28,7 @@ from typing import Any
 import zmq
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
-from runpad.errors import SandboxClosed, SandboxStartError, SandboxUnavailable
+from runpad.errors import DenoUnavailable, SandboxClosed, SandboxStartError, SandboxUnavailable
 from runpad.sandbox.base import Sandbox, emit
 from runpad.sandbox.budget import ResultBudget
 from runpad.sandbox.kernel.deno import (
@@ -561,8 +561,8 @@ class KernelSandbox(Sandbox):
     async def _launch_deno_kernel(self) -> KernelDriver:
         """Start the Deno kernel process (`runpad.sandbox.kernel.deno`), return a connected
         driver; backends that list JavaScript in `languages` override it. Raises
-        SandboxUnavailable when the sandbox has no Deno."""
-        raise SandboxUnavailable(f"The {self.backend!r} sandbox backend runs no Deno kernel.")
+        SandboxUnavailable (DenoUnavailable) when the sandbox has no Deno."""
+        raise DenoUnavailable(f"The {self.backend!r} sandbox backend runs no Deno kernel.")
 
     async def _stop_deno_kernel(self) -> None:
         """Kill the Deno kernel process and everything it started; not the Python kernel."""
@@ -632,7 +632,7 @@ class KernelSandbox(Sandbox):
                 return Execution(error=import_error, language=language)
             try:
                 return await self._run_cell(_DenoKernel(self), code, language, timeout, on_output)
-            except SandboxUnavailable as exc:  # no Deno: a value the model reads
+            except SandboxUnavailable as exc:  # no Deno here: a value the model reads
                 return Execution(
                     error=ExecutionError(name="DenoUnavailable", value=str(exc)),
                     language=language,
