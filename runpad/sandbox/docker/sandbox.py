@@ -41,7 +41,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from runpad.errors import MissingDependencyError, SandboxStartError, SandboxUnavailable
+from runpad.errors import (
+    DenoUnavailable,
+    MissingDependencyError,
+    SandboxStartError,
+    SandboxUnavailable,
+)
 
 try:
     import docker
@@ -369,7 +374,7 @@ class DockerSandbox(KernelSandbox):
         image = self._image
         assert image is not None
         if image.deno is None:
-            raise SandboxUnavailable(
+            raise DenoUnavailable(
                 f"The Docker image {self.image!r} has no Deno, so JavaScript and TypeScript "
                 f"cells cannot run. Build it again with `{BUILD_COMMAND}` (after `runpad "
                 "sandbox setup`), or from docker/Dockerfile."
