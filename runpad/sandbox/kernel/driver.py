@@ -266,7 +266,7 @@ class KernelDriver:
             await self._collect(msg_id, outcome, time.monotonic() + interrupt_grace, on_output)
         if outcome.finished and print_marker is not None:
             await self._collect_trailing(
-                msg_id, outcome, print_marker, time.monotonic() + interrupt_grace, on_output
+                msg_id, outcome, print_marker, interrupt_grace, timeout, on_output
             )
         if outcome.finished:
             # ipykernel sends the reply before the idle status; it is usually here by now,
@@ -281,7 +281,8 @@ class KernelDriver:
         msg_id: str,
         outcome: KernelOutcome,
         print_marker: Callable[[str], str],
-        deadline: float,
+        quiet: float,
+        limit: float,
         on_output: OutputCallback | None,
     ) -> None:
         """Collect what a cell printed after its idle status, up to a marker printed next.
@@ -289,13 +290,17 @@ class KernelDriver:
         Deno's kernel publishes a cell's output from a queue that can lag behind the idle
         status, under the parent of whichever request came last: without this, the tail of
         a long output would be lost or land in the next cell. The marker goes through the
-        same queue, so everything before it is the cell's.
+        same queue, so everything before it is the cell's. It waits while output keeps
+        coming (a loaded machine drains the queue slowly), and gives up after `quiet`
+        seconds of silence or `limit` seconds in all.
         """
         marker = f"runpad-end-of-output-{secrets.token_hex(8)}"
         barrier = self._client.execute(
             print_marker(marker), silent=True, store_history=False, allow_stdin=False
         )
-        while (remaining := deadline - time.monotonic()) > 0:
+        deadline = time.monotonic() + limit
+        silent_until = time.monotonic() + quiet
+        while (remaining := min(deadline, silent_until) - time.monotonic()) > 0:
             frames = await self._next_iopub(min(remaining, 0.2))
             if frames is None:
                 if not self._is_alive():
@@ -304,6 +309,7 @@ class KernelDriver:
             message = self._parse(frames)
             if message is None or message[1] == "status":
                 continue
+            silent_until = time.monotonic() + quiet
             # Under the barrier's parent: the cell's queued output, never the barrier's own
             # input, count or error.
             if not (
@@ -321,6 +327,10 @@ class KernelDriver:
                 return
             await self._handle(message[1], content, outcome, on_output)
         logger.warning("The kernel's output marker did not arrive; the output may be incomplete")
+        outcome.stderr.add(
+            "[runpad] The kernel was still sending this cell's output when runpad stopped "
+            "waiting; its end may be missing.\n"
+        )
 
     async def run_silently(self, code: str, timeout: float) -> None:
         """Run set-up code before any cell: no output, no history, no execution count.
