@@ -271,9 +271,16 @@ class KernelDriver:
         if outcome.finished:
             # ipykernel sends the reply before the idle status; it is usually here by now,
             # and one that is not is drained before the next cell, never waited for.
-            reply = self._drain_shell_nowait()
+            reply = self._drain_shell_nowait(reply_to=msg_id)
             if reply and outcome.execution_count is None:
                 outcome.execution_count = reply.get("execution_count")
+            if reply and reply.get("status") == "error" and outcome.error is None:
+                # Deno reports a cell it cannot parse in its reply only, never on iopub.
+                outcome.error = ExecutionError(
+                    name=str(reply.get("ename") or "Error"),
+                    value=str(reply.get("evalue") or "The cell failed."),
+                    traceback="\n".join(map(str, reply.get("traceback") or [])),
+                )
         return timed_out
 
     async def _collect_trailing(
@@ -416,8 +423,9 @@ class KernelDriver:
             return None  # the kernel runs the model's code, which can read the key
         return parent.get("msg_id"), str(header.get("msg_type")), frames[4]
 
-    def _drain_shell_nowait(self) -> dict[str, Any] | None:
-        """Read the shell replies that have arrived; the content of the last one."""
+    def _drain_shell_nowait(self, reply_to: str | None = None) -> dict[str, Any] | None:
+        """Read the shell replies that have arrived; the content of the last one, or of the
+        one to the request `reply_to` where given."""
         last = None
         while True:
             try:
@@ -425,7 +433,7 @@ class KernelDriver:
             except zmq.Again:
                 return last
             message = self._parse(frames)
-            if message is not None:
+            if message is not None and (reply_to is None or message[0] == reply_to):
                 last = self._unpack(message[2])
 
     def _unpack(self, content: bytes) -> dict[str, Any] | None:
