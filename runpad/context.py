@@ -28,7 +28,7 @@ from runpad.errors import ConfigurationError
 from runpad.models import ModelSpec, ReplyRecorder, resolve_model
 from runpad.models.local import LocalChatModel
 from runpad.prompts import SMALL_MODEL_PROMPTS
-from runpad.sandbox.factory import check_backend
+from runpad.sandbox.factory import check_backend, open_sandbox
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.manager import SandboxManager
 from runpad.sql import SqlDatabase, SqlLimits, parse_database_url
@@ -77,7 +77,7 @@ class Context:
             "replay:PATH" or "provider:name" (see `runpad.models.resolve_model`).
         planner_model, coder_model, reviewer_model: per-role overrides.
         sandbox: the sandbox backend (`runpad.sandbox.BACKENDS`: "local", "docker",
-            "e2b", "unsafe-local"); checked when the Context is made.
+            "e2b", "ray", "unsafe-local"); checked when the Context is made.
         sandbox_limits: resource limits of each sandbox session.
         limits: bounds of the run.
         approve: pause before every cell for a human to approve, edit or reject it.
@@ -138,6 +138,7 @@ class Context:
     samples: int = 1
     sample_temperature: float = 0.7
     snapshot_max_mb: int = 64
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         # Settings that arrive as JSON (LangGraph's API server, Studio) carry the limits as
@@ -160,9 +161,12 @@ class Context:
         # Caches and defaults that are live objects: set once, never checkpointed.
         object.__setattr__(self, "_owns_sandboxes", self.sandboxes is None)
         if self.sandboxes is None:
-            object.__setattr__(
-                self, "sandboxes", SandboxManager(self.sandbox, limits=self.sandbox_limits)
+            options = {"address": self.ray_address} if self.sandbox == "ray" else {}
+            manager = SandboxManager(
+                self.sandbox,
+                factory=lambda: open_sandbox(self.sandbox, limits=self.sandbox_limits, **options),
             )
+            object.__setattr__(self, "sandboxes", manager)
         object.__setattr__(self, "_models", {})
         object.__setattr__(self, "_recorder", ReplyRecorder(self.record) if self.record else None)
         object.__setattr__(self, "_databases", {})

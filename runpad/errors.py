@@ -8,10 +8,12 @@ RunpadError
 │   └── ModelUnavailable        the local model's file is missing, corrupt, unreadable or too big
 └── SandboxError                the sandbox itself failed (never the user's code)
     ├── SandboxUnavailable      this backend cannot run here (bubblewrap missing, no environment)
+    │   └── DenoUnavailable     no Deno for JavaScript/TypeScript cells (a cell gets it as a value)
     ├── SandboxStartError       the sandbox was set up but its kernel did not come up
     ├── SandboxTimeout          a request to the sandbox (not a cell) took too long
     ├── SandboxClosed           the session was used after close()
-    └── SandboxFileError        a file operation named a bad path or a missing file
+    ├── SandboxFileError        a file operation named a bad path or a missing file
+    └── SandboxLost             the session's machine died (a Ray node): its kernel is gone
 ```
 
 An error in the code a model wrote is *not* an exception: it comes back as a value in
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigurationError",
+    "DenoUnavailable",
     "MissingDependencyError",
     "ModelUnavailable",
     "RunNotFound",
@@ -31,6 +34,7 @@ __all__ = [
     "SandboxClosed",
     "SandboxError",
     "SandboxFileError",
+    "SandboxLost",
     "SandboxStartError",
     "SandboxTimeout",
     "SandboxUnavailable",
@@ -98,6 +102,13 @@ class SandboxUnavailable(SandboxError):
     """The chosen backend cannot run on this machine (a missing program, environment or right)."""
 
 
+class DenoUnavailable(SandboxUnavailable):
+    """The sandbox has no Deno, so JavaScript and TypeScript cells cannot run there.
+
+    Starting the Deno kernel raises it; a cell gets it as its error value (`DenoUnavailable`).
+    """
+
+
 class SandboxStartError(SandboxError):
     """The sandbox process started but its kernel never answered."""
 
@@ -112,3 +123,9 @@ class SandboxClosed(SandboxError):
 
 class SandboxFileError(SandboxError):
     """A file operation named a path outside the work dir, or a file that does not exist."""
+
+
+class SandboxLost(SandboxError):
+    """The session's machine went away while it was in use: the Ray node that held it died,
+    or the actor that held it was killed. The kernel's variables and work dir are gone; a new
+    session starts elsewhere, and the graph rebuilds it from the checkpointed cells."""

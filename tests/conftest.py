@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.dockerd",
     "tests.fixtures.postgres",
+    "tests.fixtures.ray_cluster",
     "tests.fixtures.sandboxes",
     "tests.fixtures.scripted",
     "tests.fixtures.stored_runs",

@@ -33,6 +33,7 @@ from runpad.agents.session import (
 from runpad.agents.snapshot import take_snapshot
 from runpad.cells import PYTHON_KERNEL_LANGUAGES
 from runpad.context import Context
+from runpad.errors import SandboxLost
 from runpad.events import ArtifactSaved, CellOutput, CellStarted, SnapshotSkipped
 from runpad.sandbox.base import Sandbox
 from runpad.sandbox.limits import MiB
@@ -53,6 +54,9 @@ __all__ = [
 PREVIEW_CHARS = 2000
 """Characters of each output kept in state (head and tail); the rest is in artifacts."""
 MAX_ARTIFACT_BYTES = 50 * 1024 * 1024
+_LOST_SESSIONS_PER_CELL = 2
+"""Sessions one cell may lose with their machine before the run fails (a node that keeps
+dying is a cluster problem, not one to retry forever)."""
 
 _DATABASE_LINE = re.compile(r"^\s*--\s*database\s*:\s*(?P<name>[\w.-]+)\s*$", re.I | re.M)
 
@@ -81,6 +85,28 @@ async def execute_cell(state: AnalysisState, runtime: Runtime[Context]) -> dict[
 
 
 async def _run_in_sandbox(
+    draft: CellDraft,
+    state: AnalysisState,
+    context: Context,
+    writer: StreamWriter,
+    index: int,
+    update: dict[str, Any],
+) -> CellRecord:
+    """Run the cell; a session lost with its machine (a Ray node) is rebuilt elsewhere from
+    the checkpointed cells, as on resume, and the cell runs again there."""
+    for lost in range(_LOST_SESSIONS_PER_CELL + 1):
+        try:
+            return await _run_in_session(draft, state, context, writer, index, update)
+        except SandboxLost as exc:
+            if lost == _LOST_SESSIONS_PER_CELL:
+                raise
+            await context.sandbox_manager.discard(current_thread_id())
+            notice = f"[runpad] {exc} Running cell {index} again in a new session.\n"
+            writer(CellOutput(type="stderr", cell=index, text=notice))
+    raise AssertionError("unreachable")
+
+
+async def _run_in_session(
     draft: CellDraft,
     state: AnalysisState,
     context: Context,

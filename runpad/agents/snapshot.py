@@ -45,7 +45,11 @@ KERNEL_CODE = Path(__file__).resolve().parents[1] / "sandbox" / "kernel" / "snap
 
 # The local and docker backends give each session a private /tmp and home; a file written
 # there would be lost with the session, so its presence rules a snapshot out.
-_PRIVATE_DIRS = {"local": ["/tmp", "/home/sandbox"], "docker": ["/tmp", "/home/sandbox"]}
+_PRIVATE_DIRS = {
+    "local": ["/tmp", "/home/sandbox"],
+    "docker": ["/tmp", "/home/sandbox"],
+    "ray": ["/tmp", "/home/sandbox"],  # a local or docker session on a Ray node
+}
 # The test double runs cells in the host process itself: snapshot code there would pickle
 # and load in the host, which no snapshot may ever do.
 _IN_PROCESS_BACKENDS = ("fake",)

@@ -115,6 +115,10 @@ COMMANDS: Final[dict[str, LazyCommand]] = {
         "runpad.cli.mcp",
         "Serve runpad to MCP clients over stdio or HTTP (`runpad mcp --help`).",
     ),
+    "batch": LazyCommand(
+        "runpad.cli.batch",
+        "Run every task of a JSON Lines file on a Ray cluster, each as a checkpointed run.",
+    ),
     "eval": LazyCommand(
         "runpad.cli.evaluation",
         "Run a benchmark suite through runpad and score it with the suite's own checker.",

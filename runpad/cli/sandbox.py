@@ -117,6 +117,34 @@ def sandbox_check(
     raise typer.Exit(EXIT_OK if report.isolated else EXIT_FAILED)
 
 
+@app.command("node-resources")
+def sandbox_node_resources(
+    backend: Annotated[
+        str, typer.Option(help="The backend this Ray node holds sessions of: local or docker.")
+    ] = "local",
+    slots: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Sandbox slots to offer; default: memory / one session's memory_mb."
+        ),
+    ] = None,
+) -> None:
+    """Print the `ray start --resources` JSON of this node: sandbox slots if a test session
+    of BACKEND runs here, none (`{}`, the reason on stderr) if it does not.
+
+        ray start --address=HEAD:6379 --resources="$(runpad sandbox node-resources)"
+
+    Exit status: 0 either way, so that a node without a sandbox still joins the cluster
+    (for work other than sandboxes) without being given sessions.
+    """
+    from runpad.sandbox.ray.node import node_resources
+
+    offer = node_resources(backend, slots=slots)
+    if offer.problem is not None:
+        stderr_console().print(f"No sandbox slots on this node: {offer.problem}", markup=False)
+    typer.echo(json.dumps(offer.resources))
+
+
 def _layer_table(title: str, layers: tuple[Layer, ...]) -> Table:
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("layer", no_wrap=True)

@@ -78,6 +78,22 @@ def eval_command(
             min=1, help="Programs sampled per Python step, voting on the answers they print."
         ),
     ] = 1,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the tasks on a Ray cluster, as `runpad batch` does: 'auto', HOST:PORT "
+            "or 'local' (default: here, one after another).",
+            show_default=False,
+        ),
+    ] = None,
+    checkpoints: Annotated[
+        str | None,
+        typer.Option(
+            help="With --cluster: the checkpoint store, a PostgreSQL URL on more than one "
+            "node (default: SQLite under --out).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a benchmark suite through runpad and score it with the suite's own checker."""
     if suite not in SUITES:
@@ -95,6 +111,8 @@ def eval_command(
         sandbox=sandbox,
         task_ids=tuple(task or ()),
         samples=samples,
+        cluster=cluster,
+        checkpoints=checkpoints,
     )
     console = Console(file=sys.stderr, highlight=False, soft_wrap=True)
     try:

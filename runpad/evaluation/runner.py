@@ -38,6 +38,8 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from runpad import __version__
 from runpad.agents.parsing import extract_code
 from runpad.agents.voting import cell_output
+from runpad.bridge import run_sync
+from runpad.cluster import BatchTask, TaskOutcome, batch
 from runpad.context import Context, RunLimits
 from runpad.errors import ConfigurationError, SandboxStartError
 from runpad.evaluation.checkers import Check, result_sets_match, run_sqlite
@@ -52,7 +54,7 @@ from runpad.evaluation.suites import (
 )
 from runpad.models import FunctionChatModel, ModelSpec, describe_model, resolve_model
 from runpad.models.function import estimate_tokens
-from runpad.runner import RunResult, arun, open_checkpointer
+from runpad.runner import RunResult, aget_run, arun, open_checkpointer
 from runpad.sandbox.factory import open_sandbox
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.manager import SandboxManager
@@ -117,6 +119,11 @@ class EvalSettings:
         task_ids: run only these tasks (`limit` then samples among them), for reruns.
         samples: programs sampled per Python step in code mode, voting on their printed
             answers (`Context.samples`; 1: no vote).
+        cluster: run each task as a Ray task on this cluster ("auto", "HOST:PORT",
+            "local"), through `runpad.batch` (the path of `runpad batch`: stable thread ids,
+            retries on lost nodes, resume); None runs them here, one after another.
+        checkpoints: with `cluster`, the checkpoint store (a PostgreSQL URL on more than
+            one node; default: SQLite under `out_dir`).
     """
 
     model: ModelSpec = None
@@ -132,6 +139,8 @@ class EvalSettings:
     test_timeout: float = 30.0
     task_ids: Sequence[str] = ()
     samples: int = 1
+    cluster: str | None = None
+    checkpoints: str | None = None
 
 
 def select_tasks(
@@ -187,12 +196,15 @@ async def evaluate(
     if on_start is not None:
         on_start(len(tasks))
     results: list[TaskResult] = []
-    async with _workspace(settings) as (saver, manager, run_dir):
-        for task in tasks:
-            result = await _evaluate_task(suite, task, settings, model, saver, manager, run_dir)
-            results.append(result)
-            if on_task is not None:
-                on_task(task, result)
+    if settings.cluster is not None:
+        results = await asyncio.to_thread(_evaluate_on_cluster, suite, tasks, settings, on_task)
+    else:
+        async with _workspace(settings) as (saver, manager, run_dir):
+            for task in tasks:
+                result = await _evaluate_task(suite, task, settings, model, saver, manager, run_dir)
+                results.append(result)
+                if on_task is not None:
+                    on_task(task, result)
     report = EvalReport(
         suite=suite.name,
         mode=settings.mode,
@@ -266,22 +278,8 @@ async def _evaluate_task(
     run_dir: Path,
 ) -> TaskResult:
     started = time.monotonic()
-    if settings.mode == "oracle" and task.oracle_exclusion is not None:
-        return TaskResult(
-            id=task.id,
-            correct=False,
-            expected=task.expected,
-            excluded=task.oracle_exclusion,
-            status="excluded",
-        )
-    if settings.mode == "oracle" and task.oracle is None:
-        return TaskResult(
-            id=task.id,
-            correct=False,
-            expected=task.expected,
-            excluded="the benchmark has no reference for this task",
-            status="excluded",
-        )
+    if (excluded := _excluded(task, settings)) is not None:
+        return excluded
     for attempt in range(1, START_ATTEMPTS + 1):
         try:
             outcome = await _outcome(suite, task, settings, model, saver, manager, run_dir)
@@ -301,6 +299,31 @@ async def _evaluate_task(
                 error=f"{type(exc).__name__}: {exc}",
                 wall_s=round(time.monotonic() - started, 3),
             )
+    return _scored(suite, task, settings, outcome, check, time.monotonic() - started)
+
+
+def _excluded(task: EvalTask, settings: EvalSettings) -> TaskResult | None:
+    """Oracle mode: the result of a task whose reference is known not to score."""
+    if settings.mode != "oracle":
+        return None
+    reason = task.oracle_exclusion
+    if reason is None and task.oracle is None:
+        reason = "the benchmark has no reference for this task"
+    if reason is None:
+        return None
+    return TaskResult(
+        id=task.id, correct=False, expected=task.expected, excluded=reason, status="excluded"
+    )
+
+
+def _scored(
+    suite: Suite,
+    task: EvalTask,
+    settings: EvalSettings,
+    outcome: _Outcome,
+    check: Check,
+    wall_s: float,
+) -> TaskResult:
     return TaskResult(
         id=task.id,
         correct=check.correct,
@@ -316,10 +339,119 @@ async def _evaluate_task(
         and outcome.repairs == 0
         and all(cell["ok"] for cell in outcome.cells),
         tokens=outcome.tokens,
-        wall_s=round(time.monotonic() - started, 3),
+        wall_s=round(wall_s, 3),
         sandbox_s=round(sum(cell["duration_ms"] for cell in outcome.cells) / 1000, 3),
         thread_id=outcome.thread_id,
         printed_correct=_printed_correct(suite, task, outcome, settings),
+    )
+
+
+def _evaluate_on_cluster(
+    suite: Suite,
+    tasks: list[EvalTask],
+    settings: EvalSettings,
+    on_task: ProgressHandler | None,
+) -> list[TaskResult]:
+    """Every task as a Ray task through `runpad.batch`; each finished run is read back from
+    the checkpoints and scored here, by the same checkers."""
+    assert settings.cluster is not None
+    if settings.mode == "no-code":
+        raise ConfigurationError(
+            "--cluster runs each task's graph run on the cluster; no-code mode makes one "
+            "direct model call per task and has no run to place: leave --cluster out."
+        )
+    results: dict[str, TaskResult] = {}
+    by_batch_id: dict[str, EvalTask] = {}
+    batch_tasks: list[BatchTask] = []
+    with contextlib.ExitStack() as stack:
+        if settings.out_dir is not None:
+            base = Path(settings.out_dir).resolve()
+        else:
+            base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="runpad-eval-")))
+        run_dir = base / "runs"
+        store = settings.checkpoints or str(run_dir / "checkpoints.sqlite")
+        for task in tasks:
+            if (excluded := _excluded(task, settings)) is not None:
+                results[task.id] = excluded
+                continue
+            batch_task = _batch_task(suite, task, settings, len(batch_tasks) + 1)
+            by_batch_id[batch_task.id] = task
+            batch_tasks.append(batch_task)
+
+        def scored(outcome: TaskOutcome) -> None:
+            task = by_batch_id[outcome.id]
+            if outcome.status == "error":
+                result = TaskResult(
+                    id=task.id,
+                    correct=False,
+                    expected=task.expected,
+                    status="error",
+                    error=outcome.error,
+                    wall_s=outcome.wall_s,
+                )
+            else:
+                run = run_sync(aget_run(outcome.thread_id, checkpointer=store, run_dir=run_dir))
+                found = _from_run(suite, run)
+                check = run_sync(_check(suite, task, found, settings))
+                result = _scored(suite, task, settings, found, check, outcome.wall_s)
+            results[task.id] = result
+            if on_task is not None:
+                on_task(task, result)
+
+        if batch_tasks:
+            batch(
+                batch_tasks,
+                batch_id=f"eval-{suite.name}-{settings.mode}-{settings.seed}",
+                cluster=settings.cluster,
+                checkpoints=store,
+                out=run_dir,
+                on_task=scored,
+            )
+        for task in tasks:  # the excluded ones, reported like the in-process loop does
+            if on_task is not None and results[task.id].status == "excluded":
+                on_task(task, results[task.id])
+    return [results[task.id] for task in tasks]
+
+
+def _batch_task(suite: Suite, task: EvalTask, settings: EvalSettings, line: int) -> BatchTask:
+    """The eval task as a batch task: the same Context settings as `_context` gives."""
+    run_settings: dict[str, Any] = {
+        "sandbox": settings.sandbox,
+        "sandbox_limits": settings.sandbox_limits,
+        "limits": settings.limits,
+    }
+    databases: dict[str, str] = {}
+    if suite.kind == "sql":
+        assert task.database is not None
+        databases = _sql_settings(task.database)["databases"]
+    if settings.mode == "oracle":
+        # The scripted models are made where the task runs (a chat model holds locks, and
+        # does not travel).
+        assert task.oracle is not None
+        run_settings.update(
+            model_factory=f"{__name__}:oracle_role_models",
+            model_factory_args={
+                "suite": suite.name,
+                "oracle": task.oracle,
+                "language": task.oracle_language,
+            },
+        )
+    else:
+        if not isinstance(settings.model, str | None):
+            raise ConfigurationError(
+                "With --cluster the model is made on each node: give it as a string "
+                "('provider:model', 'local', 'replay:PATH'), not as an object."
+            )
+        run_settings.update(model=settings.model, samples=settings.samples)
+    # Thread ids take letters, digits, "_", "." and "-"; the line keeps them unique.
+    identifier = f"{re.sub(r'[^A-Za-z0-9_.-]', '-', task.id)[:48]}-{line}"
+    return BatchTask.of(
+        task.prompt,
+        identifier,
+        line=line,
+        files=tuple(str(Path(f).resolve()) for f in task.files),
+        databases=databases,
+        settings=run_settings,
     )
 
 
@@ -495,8 +627,23 @@ def oracle_models(task: EvalTask, suite: Suite) -> OracleModels:
     when the line is missing; the router always routes to code.
     """
     assert task.oracle is not None
-    cell = f"```{task.oracle_language}\n{task.oracle}\n```"
-    plan = ORACLE_SQL_PLAN if task.oracle_language == "sql" else ORACLE_PLAN
+    return _oracle_models(suite, task.oracle, task.oracle_language)
+
+
+def oracle_role_models(suite: str, oracle: str, language: str) -> dict[str, BaseChatModel]:
+    """`oracle_models` as a batch task's `model_factory`: made where the task runs."""
+    roles = _oracle_models(get_suite(suite), oracle, language)
+    return {
+        "model": roles.default,
+        "planner_model": roles.planner,
+        "coder_model": roles.coder,
+        "reviewer_model": roles.reviewer,
+    }
+
+
+def _oracle_models(suite: Suite, oracle: str, language: str) -> OracleModels:
+    cell = f"```{language}\n{oracle}\n```"
+    plan = ORACLE_SQL_PLAN if language == "sql" else ORACLE_PLAN
 
     def review(messages: list[BaseMessage]) -> str:
         if suite.kind != "answer":  # the program or query itself is scored

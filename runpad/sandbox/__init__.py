@@ -1,8 +1,8 @@
 """Sandboxes that run model-written code: one async protocol, several backends.
 
-`DockerSandbox` and `E2BSandbox` are importable from here too, but only load their SDKs (the
-`docker` and `e2b` extras) when first used; they are left out of `__all__` so that
-`from runpad.sandbox import *` works without those extras.
+`DockerSandbox`, `E2BSandbox` and `RaySandbox` are importable from here too, but only load
+their SDKs (the `docker`, `e2b` and `ray` extras) when first used; they are left out of
+`__all__` so that `from runpad.sandbox import *` works without those extras.
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ _SOURCES: dict[str, str] = {
     # Backends whose SDK is an optional extra (not in __all__).
     "DockerSandbox": "docker.sandbox",
     "E2BSandbox": "e2b",
+    "RaySandbox": "ray.sandbox",
 }
 
 

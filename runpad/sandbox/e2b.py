@@ -10,6 +10,12 @@ What differs from the local backends: the service needs an API key (`E2B_API_KEY
 network; memory, CPU and process limits are those of the E2B template, not `Limits`;
 artifacts are found by listing the work dir before and after each cell, and hashed on
 download (files past `artifact_hash_bytes` are reported without a hash).
+
+JavaScript and TypeScript cells run in E2B's own kernels for its `js` and `ts` languages
+(`E2B_LANGUAGES`), one code context each, created at the first such cell in the same work
+dir: E2B's JavaScript kernel is Node's (ijavascript) and its TypeScript kernel Deno's, so
+unlike the local backends the two share no variables, and neither has runpad's Deno
+permissions or offline npm cache: what they may do is the E2B template's to say.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from runpad.errors import (
     MissingDependencyError,
@@ -68,6 +74,7 @@ from runpad.sandbox.results import (
 from runpad.sandbox.workdir import RUNPAD_DIR
 
 __all__ = [
+    "E2B_LANGUAGES",
     "E2BSandbox",
     "error_from_e2b",
     "execution_from_e2b",
@@ -98,6 +105,12 @@ _RESULT_MIME_TYPES = {
     "json": "application/json",
     "javascript": "application/javascript",
 }
+E2B_LANGUAGES: dict[Language, str] = {"javascript": "js", "typescript": "ts"}
+"""runpad's cell languages that run in an E2B code context of their own, by E2B's name for
+them; Python and shell cells (`%%bash`) share the session's Python context."""
+_SETTLE_CELL = {"python": "None", "js": "0", "ts": "0"}
+"""A cell that does nothing, by E2B language: run to see whether a kernel answers."""
+
 TABLE_MIME_TYPE = "application/vnd.dataresource+json"
 E2B_DATA_MIME_TYPE = "application/vnd.e2b.data+json"
 E2B_CHART_MIME_TYPE = "application/vnd.e2b.chart+json"
@@ -345,6 +358,7 @@ class E2BSandbox(Sandbox):
     """
 
     backend = "e2b"
+    languages: ClassVar[tuple[Language, ...]] = ("python", "shell", *E2B_LANGUAGES)
 
     def __init__(
         self,
@@ -368,7 +382,7 @@ class E2BSandbox(Sandbox):
         self.session_id = secrets.token_hex(6)
         self._api_key = api_key
         self._remote: Any = None
-        self._context: Any = None
+        self._contexts: dict[str, Any] = {}  # E2B language -> code context
         self._cell: asyncio.Task[Any] | None = None
         self._renew_at = 0.0  # time.monotonic() after which a cell renews the lifetime
         self._interrupted = False
@@ -401,13 +415,20 @@ class E2BSandbox(Sandbox):
         try:
             with self._converted("prepare the work dir"):
                 await self._remote.files.make_dir(self.work_dir)
-                self._context = await self._remote.create_code_context(
-                    cwd=self.work_dir, language="python", request_timeout=self.request_timeout
-                )
+            await self._context("python")
         except BaseException:
             await self._close()
             raise
         self._renew_at = time.monotonic() + self.lifetime / 2
+
+    async def _context(self, language: str) -> Any:
+        """The code context of an E2B language, created at its first cell."""
+        if language not in self._contexts:
+            with self._converted(f"create a {language} code context"):
+                self._contexts[language] = await self._remote.create_code_context(
+                    cwd=self.work_dir, language=language, request_timeout=self.request_timeout
+                )
+        return self._contexts[language]
 
     async def _keep_alive(self) -> None:
         """Push E2B's end of the sandbox `lifetime` ahead, once per half of it."""
@@ -426,8 +447,9 @@ class E2BSandbox(Sandbox):
                 logger.warning("could not kill E2B sandbox %s", remote.sandbox_id, exc_info=True)
 
     async def _restart(self) -> None:
-        with self._converted("restart the kernel"):
-            await self._remote.restart_code_context(self._context)
+        for language, context in self._contexts.items():
+            with self._converted(f"restart the {language} kernel"):
+                await self._remote.restart_code_context(context)
 
     async def _interrupt(self) -> None:
         # E2B interrupts a cell whose request is dropped; there is no interrupt call.
@@ -440,8 +462,10 @@ class E2BSandbox(Sandbox):
     async def _run(
         self, code: str, *, language: Language, timeout: float, on_output: OutputCallback | None
     ) -> Execution:
-        kernel_code = to_kernel_code(code, language)
+        e2b_language = E2B_LANGUAGES.get(language, "python")
+        kernel_code = code if language in E2B_LANGUAGES else to_kernel_code(code, language)
         await self._keep_alive()
+        context = await self._context(e2b_language)
         self._cells += 1
         before = await self._snapshot()
         collected = E2BExecution()
@@ -462,7 +486,7 @@ class E2BSandbox(Sandbox):
         cell = asyncio.create_task(
             self._remote.run_code(
                 kernel_code,
-                context=self._context,
+                context=context,
                 on_stdout=on_stdout,
                 on_stderr=on_stderr,
                 on_result=collected.results.append,
@@ -492,7 +516,7 @@ class E2BSandbox(Sandbox):
                 collected.execution_count = cell.result().execution_count
         finished = restarted = False
         if timed_out or self._interrupted:
-            finished = await self._settle()
+            finished = await self._settle(context)
             restarted = not finished
         else:
             finished = True
@@ -513,20 +537,22 @@ class E2BSandbox(Sandbox):
             artifacts.append(_artifact(name, contents))
         return dataclasses.replace(execution, artifacts=artifacts)
 
-    async def _settle(self) -> bool:
-        """After a dropped cell: True if the kernel answers within the grace, else restart it."""
+    async def _settle(self, context: Any) -> bool:
+        """After a dropped cell: True if its kernel answers within the grace, else restart it
+        (that kernel only: the other languages' keep their state)."""
         grace = self.limits.interrupt_grace
         try:
             with self._converted("check that the kernel answers"):
                 await self._remote.run_code(
-                    "None",
-                    context=self._context,
+                    _SETTLE_CELL.get(context.language, "0"),
+                    context=context,
                     timeout=grace,
                     request_timeout=self.request_timeout,
                 )
             return True
         except SandboxTimeout:
-            await self._restart()
+            with self._converted(f"restart the {context.language} kernel"):
+                await self._remote.restart_code_context(context)
             return False
 
     # -- files ------------------------------------------------------------------------------------

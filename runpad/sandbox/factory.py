@@ -9,7 +9,7 @@ from runpad.sandbox.base import Sandbox
 
 __all__ = ["BACKENDS", "check_backend", "check_can_start", "open_sandbox"]
 
-BACKENDS: tuple[str, ...] = ("local", "unsafe-local", "docker", "e2b")
+BACKENDS: tuple[str, ...] = ("local", "unsafe-local", "docker", "e2b", "ray")
 """The backends a user may choose (the CLI, Studio's form and the docs list these)."""
 
 _TEST_BACKENDS: tuple[str, ...] = ("fake",)
@@ -26,8 +26,11 @@ def check_backend(backend: str) -> str:
     return backend
 
 
-def open_sandbox(backend: str = "local", **options: Any) -> Sandbox:
+def open_sandbox(backend: str = "local", /, **options: Any) -> Sandbox:
     """A new, not yet started session of the named backend; use it with `async with`.
+
+    `backend` is positional, so that `open_sandbox("ray", backend="docker")` can name the
+    backend a Ray node runs (see `RaySandbox`).
 
     Example:
         ```python
@@ -52,6 +55,10 @@ def open_sandbox(backend: str = "local", **options: Any) -> Sandbox:
         from runpad.sandbox.e2b import E2BSandbox
 
         return E2BSandbox(**options)
+    if backend == "ray":  # Ray is an optional extra, imported when the session starts
+        from runpad.sandbox.ray.sandbox import RaySandbox
+
+        return RaySandbox(**options)
     from runpad.sandbox.fake import FakeSandbox
 
     return FakeSandbox(**options)

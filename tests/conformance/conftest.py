@@ -1,12 +1,18 @@
-"""One sandbox conformance suite, run against every backend.
+"""One sandbox conformance suite, run against every backend and every cell language.
 
 Each backend declares what it can do beyond the protocol (a set of capability names); a test
 that needs a capability the backend lacks is skipped and says why. Everything else every
 backend must pass. Add a backend here and the whole suite runs against it.
+
+Languages are a second axis: a case that makes sense in more than Python asks for the
+`language` fixture and runs once per language in `CELL_LANGUAGES`, skipped only where the
+backend does not declare that language (its `Sandbox.languages`); `pick` chooses the case's
+code in the language under test.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -14,7 +20,7 @@ from dataclasses import dataclass
 import pytest
 
 from runpad.errors import SandboxUnavailable
-from runpad.sandbox import Limits, Sandbox, find_environment, open_sandbox
+from runpad.sandbox import Language, Limits, Sandbox, find_environment, open_sandbox
 from runpad.sandbox.unsafe_local import UnsafeSandboxWarning
 
 CAPABILITIES: dict[str, str] = {
@@ -40,6 +46,8 @@ BACKEND_CAPABILITIES: dict[str, frozenset[str]] = {
     # E2B's kernel is IPython too; a data frame comes back as E2B's columns (no index), and a
     # dead kernel is E2B's server's to replace, not the backend's.
     "e2b": _KERNEL - {"dataframe", "kernel-death"},
+    # A local (bubblewrap) session held by a Ray actor on a worker node of a real cluster.
+    "ray": _KERNEL,
 }
 """The backends under test. A backend that needs the machine set up names the fixture that
 skips (or in CI fails) when it is not, in READINESS."""
@@ -49,6 +57,7 @@ READINESS: dict[str, str] = {
     "unsafe-local": "require_sandbox",
     "docker": "docker_image",
     "e2b": "e2b_service",
+    "ray": "ray_cluster_with_sandbox",
 }
 
 LIVE_E2B = bool(os.environ.get("E2B_API_KEY"))
@@ -59,12 +68,18 @@ LIMITS = Limits(timeout=20, interrupt_grace=0.5, start_timeout=30)
 """Cells here are quick; a test that wants a timeout passes its own."""
 
 
+CELL_LANGUAGES: tuple[Language, ...] = ("python", "javascript", "typescript")
+"""The languages the suite writes cases in (shell cells have cases of their own)."""
+
+
 @dataclass(frozen=True)
 class Backend:
     """The backend under test and what it can do."""
 
     name: str
     capabilities: frozenset[str]
+    languages: tuple[Language, ...] = ("python",)
+    """The cell languages the backend declares (`Sandbox.languages`)."""
 
     def require(self, capability: str) -> None:
         """Skip the calling test when this backend lacks `capability`."""
@@ -81,6 +96,8 @@ OpenSession = Callable[..., Awaitable[Sandbox]]
 def _marks(name: str) -> list[pytest.MarkDecorator]:
     if name == "e2b" and LIVE_E2B:
         return [pytest.mark.live_service]
+    if name == "ray":  # a three-node cluster starts once per test session
+        return [pytest.mark.sandbox, pytest.mark.slow]
     return [pytest.mark.sandbox] if name in READINESS else []
 
 
@@ -106,7 +123,32 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     name: str = request.param
     if name in READINESS:
         request.getfixturevalue(READINESS[name])
-    return Backend(name, BACKEND_CAPABILITIES[name])
+    return Backend(name, BACKEND_CAPABILITIES[name], tuple(open_sandbox(name).languages))
+
+
+@pytest.fixture(params=CELL_LANGUAGES)
+def language(request: pytest.FixtureRequest, backend: Backend) -> Language:
+    """The language of the case's cells; skipped where the backend does not declare it."""
+    language: Language = request.param
+    if language not in backend.languages:
+        pytest.skip(f"{backend.name!r} does not run {language} cells")
+    return language
+
+
+def pick(language: Language, *, python: str, javascript: str, typescript: str | None = None) -> str:
+    """The case's code in `language`; TypeScript runs the JavaScript code unless given its own."""
+    if language == "python":
+        return python
+    if language == "javascript":
+        return javascript
+    if language == "typescript":
+        return javascript if typescript is None else typescript
+    raise ValueError(f"no code for {language!r} cells")
+
+
+def quoted(language: Language, text: str) -> str:
+    """How the kernel of `language` shows a string value: Python's repr, or Deno's quotes."""
+    return repr(text) if language == "python" else json.dumps(text)
 
 
 @pytest.fixture

@@ -8,55 +8,118 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from runpad.errors import SandboxClosed
-from runpad.sandbox import Sandbox, open_sandbox
+from runpad.sandbox import Language, Sandbox, open_sandbox
 
-from .conftest import Backend
+from .conftest import CELL_LANGUAGES, Backend, pick, quoted
+
+_SET_X_AND_WRITE = {
+    "python": "x = 1\nopen('kept.txt', 'w').write('kept')",
+    "javascript": "let x = 1\nDeno.writeTextFileSync('kept.txt', 'kept')",
+}
+_UNDEFINED_NAME = {"python": "NameError", "javascript": "ReferenceError"}
 
 
-async def test_restart_clears_state_and_keeps_files(sandbox: Sandbox, backend: Backend) -> None:
+async def test_restart_clears_state_and_keeps_files(
+    sandbox: Sandbox, backend: Backend, language: Language
+) -> None:
     backend.require("restart")
-    await sandbox.run("x = 1\nopen('kept.txt', 'w').write('kept')")
+    assert (await sandbox.run(pick(language, **_SET_X_AND_WRITE), language=language)).ok
     await sandbox.upload(b"uploaded", "uploaded.txt")
     await sandbox.restart()
-    gone = await sandbox.run("x")
+    gone = await sandbox.run("x", language=language)
     assert gone.error is not None
-    assert gone.error.name == "NameError"
-    assert (await sandbox.run("open('kept.txt').read()")).text == "'kept'"
+    assert gone.error.name == pick(language, **_UNDEFINED_NAME)
+    kept = await sandbox.run(
+        pick(
+            language,
+            python="open('kept.txt').read()",
+            javascript="Deno.readTextFileSync('kept.txt')",
+        ),
+        language=language,
+    )
+    assert kept.text == quoted(language, "kept")
     assert await sandbox.download("uploaded.txt") == b"uploaded"
-    assert (await sandbox.run("y = 2\ny")).text == "2"
+    again = await sandbox.run(
+        pick(language, python="y = 2\ny", javascript="let y = 2\ny"), language=language
+    )
+    assert again.text == "2"
 
 
 async def test_a_dying_kernel_is_an_error_value_and_the_session_answers(
-    sandbox: Sandbox, backend: Backend
+    sandbox: Sandbox, backend: Backend, language: Language
 ) -> None:
     backend.require("kernel-death")
-    await sandbox.run("x = 1\nopen('kept.txt', 'w').write('kept')")
-    died = await sandbox.run("import os\nprint('going', flush=True)\nos._exit(3)")
+    await sandbox.run(pick(language, **_SET_X_AND_WRITE), language=language)
+    died = await sandbox.run(
+        pick(
+            language,
+            python="import os\nprint('going', flush=True)\nos._exit(3)",
+            javascript="console.log('going')\nDeno.exit(3)",
+        ),
+        language=language,
+    )
     assert died.restarted
     assert died.error is not None
     assert died.error.name == "KernelDied"
     assert "restarted" in died.error.value
-    assert (await sandbox.run("6 * 7")).text == "42"
-    gone = await sandbox.run("x")
+    assert (await sandbox.run("6 * 7", language=language)).text == "42"
+    gone = await sandbox.run("x", language=language)
     assert gone.error is not None
-    assert gone.error.name == "NameError"
+    assert gone.error.name == pick(language, **_UNDEFINED_NAME)
     assert await sandbox.download("kept.txt") == b"kept"
 
 
 async def test_a_kernel_that_dies_between_cells_is_replaced(
-    sandbox: Sandbox, backend: Backend
+    sandbox: Sandbox, backend: Backend, language: Language
 ) -> None:
     backend.require("kernel-death")
-    await sandbox.run("x = 1\nimport os, threading\nthreading.Timer(0.2, os._exit, [3]).start()")
+    await sandbox.run(
+        pick(
+            language,
+            python="x = 1\nimport os, threading\nthreading.Timer(0.2, os._exit, [3]).start()",
+            javascript="let x = 1\nsetTimeout(() => Deno.exit(3), 200)",
+        ),
+        language=language,
+    )
     await asyncio.sleep(1.5)  # the kernel exits while no cell runs
-    after = await asyncio.wait_for(sandbox.run("6 * 7"), 60)  # no hang: a fresh kernel answers
+    # No hang: a fresh kernel answers.
+    after = await asyncio.wait_for(sandbox.run("6 * 7", language=language), 60)
     assert after.text == "42"
     assert after.restarted
     assert "restarted" in after.stderr
-    gone = await sandbox.run("x")
+    gone = await sandbox.run("x", language=language)
     assert gone.error is not None
-    assert gone.error.name == "NameError"
+    assert gone.error.name == pick(language, **_UNDEFINED_NAME)
     assert not gone.restarted
+
+
+@pytest.mark.parametrize("language", CELL_LANGUAGES)
+async def test_a_language_the_backend_lacks_is_an_error_value_naming_those_it_has(
+    sandbox: Sandbox, backend: Backend, language: Language
+) -> None:
+    if language in backend.languages:
+        pytest.skip(f"{backend.name!r} runs {language} cells")
+    execution = await sandbox.run("1 + 1", language=language)
+    assert execution.error is not None
+    assert execution.error.name == "UnsupportedLanguage"
+    assert language in execution.error.value
+    for declared in backend.languages:
+        assert declared in execution.error.value
+    assert (await sandbox.run("1 + 1")).text == "2"  # the session goes on
+
+
+async def test_another_languages_kernel_dies_alone(
+    sandbox: Sandbox, backend: Backend, language: Language
+) -> None:
+    # Each language has its own kernel: one dying leaves the others' state alone.
+    backend.require("kernel-death")
+    if language == "python":
+        pytest.skip("the Python kernel is the session's first: the cases above cover it")
+    assert (await sandbox.run("kept = 'python state'")).ok
+    died = await sandbox.run("Deno.exit(3)", language=language)
+    assert died.error is not None
+    assert died.error.name == "KernelDied"
+    assert (await sandbox.run("kept")).text == "'python state'"
 
 
 async def test_a_closed_session_refuses_every_call(sandbox: Sandbox) -> None:
@@ -72,6 +135,10 @@ async def test_a_closed_session_refuses_every_call(sandbox: Sandbox) -> None:
         "list_files": sandbox.list_files,
         "restart": sandbox.restart,
         "interrupt": sandbox.interrupt,
+    }
+    calls |= {
+        f"run {language}": lambda language=language: sandbox.run("1 + 1", language=language)
+        for language in CELL_LANGUAGES
     }
     for call in calls.values():
         with pytest.raises(SandboxClosed, match="closed"):

@@ -11,9 +11,9 @@ import json
 
 import pytest
 
-from runpad.sandbox import Limits, Sandbox
+from runpad.sandbox import Language, Limits, Sandbox
 
-from .conftest import LIMITS, Backend, OpenSession
+from .conftest import LIMITS, Backend, OpenSession, pick
 
 SMALL = Limits(
     timeout=LIMITS.timeout,
@@ -30,17 +30,26 @@ SMALL = Limits(
 
 
 async def test_a_result_over_its_cap_is_a_preview_and_its_payloads_spill(
-    open_session: OpenSession, backend: Backend
+    open_session: OpenSession, backend: Backend, language: Language
 ) -> None:
-    backend.require("display")
+    if language == "python":
+        backend.require("display")
     sandbox = await open_session(SMALL)
 
     execution = await sandbox.run(
-        "from IPython.display import display\n"
-        "display({'text/plain': 'small'}, raw=True)\n"
-        "display({'text/plain': 'p' * 20_000, 'text/html': '<b>' + 'h' * 20_000 + '</b>'},"
-        " raw=True)\n"
-        "'v' * 30_000"
+        pick(
+            language,
+            python="from IPython.display import display\n"
+            "display({'text/plain': 'small'}, raw=True)\n"
+            "display({'text/plain': 'p' * 20_000, 'text/html': '<b>' + 'h' * 20_000 + '</b>'},"
+            " raw=True)\n"
+            "'v' * 30_000",
+            javascript="await Deno.jupyter.display({ 'text/plain': 'small' }, { raw: true })\n"
+            "await Deno.jupyter.display({ 'text/plain': 'p'.repeat(20_000), "
+            "'text/html': '<b>' + 'h'.repeat(20_000) + '</b>' }, { raw: true })\n"
+            "'v'.repeat(30_000)",
+        ),
+        language=language,
     )
 
     assert execution.ok, execution.error
@@ -60,19 +69,34 @@ async def test_a_result_over_its_cap_is_a_preview_and_its_payloads_spill(
     assert (await sandbox.download(html[0])).decode() == "<b>" + "h" * 20_000 + "</b>"
     text = [name for name in spills if name.endswith(".txt") and name in (last.text or "")]
     assert len(text) == 1
-    assert (await sandbox.download(text[0])).decode() == repr("v" * 30_000)
+    whole = pick(
+        language,
+        python=repr("v" * 30_000),
+        # Deno's kernel shows at most 10,000 characters of a string value itself.
+        javascript=f'"{"v" * 10_000}"... 20000 more characters',
+    )
+    assert (await sandbox.download(text[0])).decode() == whole
 
 
 async def test_results_share_the_cell_budget_and_a_count(
-    open_session: OpenSession, backend: Backend
+    open_session: OpenSession, backend: Backend, language: Language
 ) -> None:
-    backend.require("display")
+    if language == "python":
+        backend.require("display")
     sandbox = await open_session(SMALL)
 
     execution = await sandbox.run(
-        "from IPython.display import display\n"
-        "for n in range(60):\n"
-        "    display({'text/plain': str(n % 10) * 5_000}, raw=True)\n"
+        pick(
+            language,
+            python="from IPython.display import display\n"
+            "for n in range(60):\n"
+            "    display({'text/plain': str(n % 10) * 5_000}, raw=True)\n",
+            javascript="for (let n = 0; n < 60; n++) {\n"
+            "  await Deno.jupyter.display({ 'text/plain': String(n % 10).repeat(5_000) },"
+            " { raw: true })\n"
+            "}\n",
+        ),
+        language=language,
     )
 
     assert execution.ok, execution.error
@@ -83,39 +107,65 @@ async def test_results_share_the_cell_budget_and_a_count(
     assert execution.results[0].text == "0" * 5_000  # the first ones fit whole
 
 
-async def test_an_error_is_capped_keeping_its_end(sandbox: Sandbox) -> None:
-    execution = await sandbox.run("raise ValueError('x' * 1_000_000 + 'END')")
+async def test_an_error_is_capped_keeping_its_end(sandbox: Sandbox, language: Language) -> None:
+    execution = await sandbox.run(
+        pick(
+            language,
+            python="raise ValueError('x' * 1_000_000 + 'END')",
+            javascript="throw new RangeError('x'.repeat(1_000_000) + 'END')",
+        ),
+        language=language,
+    )
 
     assert execution.error is not None
-    assert execution.error.name == "ValueError"
+    assert execution.error.name == pick(language, python="ValueError", javascript="RangeError")
     assert len(execution.error.value) <= Limits().error_bytes
     assert len(execution.error.traceback) <= Limits().error_bytes
     assert execution.error.value.endswith("END")
 
 
-async def test_artifacts_past_the_cap_are_counted(open_session: OpenSession) -> None:
+async def test_artifacts_past_the_cap_are_counted(
+    open_session: OpenSession, language: Language
+) -> None:
     sandbox = await open_session(SMALL)
 
     execution = await sandbox.run(
-        "import os\nos.makedirs('many', exist_ok=True)\n"
-        "for n in range(12):\n"
-        "    open(f'many/{n:02}.txt', 'w').write(str(n))\n"
+        pick(
+            language,
+            python="import os\nos.makedirs('many', exist_ok=True)\n"
+            "for n in range(12):\n"
+            "    open(f'many/{n:02}.txt', 'w').write(str(n))\n",
+            javascript="Deno.mkdirSync('many', { recursive: true })\n"
+            "for (let n = 0; n < 12; n++) {\n"
+            "  Deno.writeTextFileSync(`many/${String(n).padStart(2, '0')}.txt`, String(n))\n"
+            "}\n",
+        ),
+        language=language,
     )
 
     assert execution.ok, execution.error
     assert [a.name for a in execution.artifacts] == [f"many/{n:02}.txt" for n in range(5)]
     assert execution.artifacts_omitted == 7
     assert execution.artifacts_complete
-    nothing = await sandbox.run("1 + 1")
+    nothing = await sandbox.run("1 + 1", language=language)
     assert (nothing.artifacts, nothing.artifacts_omitted) == ([], 0)
 
 
-async def test_an_upload_between_cells_is_not_the_next_cells_artifact(sandbox: Sandbox) -> None:
-    await sandbox.run("open('first.txt', 'w').write('1')")
+async def test_an_upload_between_cells_is_not_the_next_cells_artifact(
+    sandbox: Sandbox, language: Language
+) -> None:
+    def write(name: str, text: str) -> str:
+        return pick(
+            language,
+            python=f"open({name!r}, 'w').write({text!r})",
+            javascript=f"Deno.writeTextFileSync({name!r}, {text!r})",
+        )
+
+    await sandbox.run(write("first.txt", "1"), language=language)
     await sandbox.upload(b"from the host", "uploaded.txt")
     await sandbox.upload(b"replaced", "first.txt")
 
-    execution = await sandbox.run("open('second.txt', 'w').write('2')")
+    execution = await sandbox.run(write("second.txt", "2"), language=language)
 
     assert [a.name for a in execution.artifacts] == ["second.txt"]
 

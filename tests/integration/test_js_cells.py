@@ -20,7 +20,7 @@ import pytest
 
 from runpad.agents.session import _replay
 from runpad.agents.snapshot import Restored
-from runpad.errors import SandboxUnavailable
+from runpad.errors import DenoUnavailable
 from runpad.sandbox import Limits, LocalSandbox, SandboxEnvironment, find_environment
 from runpad.sandbox.environment import SANDBOX_NPM_PACKAGES
 from runpad.sandbox.fake import FakeSandbox
@@ -409,7 +409,7 @@ def environment_without_deno() -> Iterator[SandboxEnvironment]:
 
 
 def test_find_deno_says_how_to_install_it(environment_without_deno: SandboxEnvironment) -> None:
-    with pytest.raises(SandboxUnavailable, match="runpad sandbox setup"):
+    with pytest.raises(DenoUnavailable, match="runpad sandbox setup"):
         find_deno(environment_without_deno)
 
 

@@ -8,13 +8,21 @@ bomb needs the pids cgroup) ask for it with `require_limits`, under the same rul
 
 A new backend (docker) joins by adding its name to `SECURE_BACKENDS` and, when the host
 enforces limits on it, a branch to `enforced_limits`.
+
+JavaScript and TypeScript cells run in a Deno kernel of the same session, in a sandbox of its
+own. `deno_sandbox` proves that one too before any JavaScript attack runs: it starts the
+Deno kernel and looks at its process from this host (namespaces, uid, seccomp, interfaces,
+a read-only root), since Deno's own permissions keep a cell from reading /proc. A backend
+joins by a branch in `deno_kernel_root`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -163,3 +171,103 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             raise pytest.UsageError(
                 f"{item.nodeid} is marked destructive but does not use isolated_sandbox"
             )
+
+
+# -- the Deno kernel of JavaScript and TypeScript cells ------------------------------------------
+
+_DENO_PROBE = "Deno.pid"
+"""Starts the session's Deno kernel; its answer is the kernel's pid inside its namespace."""
+
+
+def deno_kernel_root(sandbox: Sandbox) -> int:
+    """The host pid of the process under which the session runs its Deno kernel."""
+    if isinstance(sandbox, LocalSandbox):
+        process = sandbox._deno_process  # the launcher of bwrap, of the relay, of deno
+        if process is None:
+            raise AssertionError("the session has no Deno kernel process")
+        return process.pid
+    if sandbox.backend == "docker":
+        from runpad.sandbox.docker.sandbox import DockerSandbox
+
+        assert isinstance(sandbox, DockerSandbox)
+        container = sandbox.deno_container
+        container.reload()
+        return int(container.attrs["State"]["Pid"])
+    raise AssertionError(f"no host view of the {sandbox.backend} backend's Deno kernel")
+
+
+def _descendants(pid: int) -> Iterator[int]:
+    yield pid
+    with contextlib.suppress(OSError):  # gone meanwhile
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                yield from _descendants(int(child))
+
+
+def _deno_process(root: int) -> int:
+    for pid in _descendants(root):
+        if Path(f"/proc/{pid}/comm").read_text().strip() == "deno":
+            return pid
+    raise AssertionError(f"no deno process under pid {root}")
+
+
+def _inside_uid(pid: int, status: dict[str, str]) -> int:
+    """The process's uid in its own user namespace, read from this host."""
+    host_uid = int(status["Uid"].split()[0])
+    if os.readlink(f"/proc/{pid}/ns/user") == os.readlink("/proc/self/ns/user"):
+        return host_uid
+    for line in Path(f"/proc/{pid}/uid_map").read_text().splitlines():
+        inside, outside, count = (int(field) for field in line.split())
+        if outside <= host_uid < outside + count:
+            return inside + host_uid - outside
+    raise AssertionError(f"uid {host_uid} is not mapped into pid {pid}'s user namespace")
+
+
+def _root_read_only(pid: int) -> bool:
+    """Whether the last mount on the process's / (the one it sees) is read-only."""
+    options = [
+        line.split()[5].split(",")
+        for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+        if line.split()[4] == "/"
+    ]
+    return bool(options) and "ro" in options[-1]
+
+
+def deno_kernel_isolation(sandbox: Sandbox, inside_pid: int) -> Isolation:
+    """What this host sees of the session's Deno kernel process, as the probe's facts."""
+    pid = _deno_process(deno_kernel_root(sandbox))
+    status = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    status = {key: value.strip() for key, value in status.items()}
+    if int(status["NSpid"].split()[-1]) != inside_pid:
+        raise AssertionError(f"pid {pid} is not the kernel that answered (pid {inside_pid})")
+    namespace = os.readlink(f"/proc/{pid}/ns/pid")
+    processes = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):  # gone meanwhile
+                processes += os.readlink(entry / "ns" / "pid") == namespace
+    devices = Path(f"/proc/{pid}/net/dev").read_text().splitlines()[2:]
+    return Isolation(
+        uid=_inside_uid(pid, status),
+        pid=inside_pid,
+        processes=processes,
+        interfaces=sorted(line.split(":", 1)[0].strip() for line in devices),
+        root_read_only=_root_read_only(pid),
+        seccomp=int(status["Seccomp"]),
+    )
+
+
+@pytest.fixture
+async def deno_sandbox(isolated_sandbox: Sandbox) -> Sandbox:
+    """`isolated_sandbox` with its Deno kernel started and proven isolated from this host."""
+    if "javascript" not in isolated_sandbox.languages:
+        pytest.skip(f"{isolated_sandbox.backend!r} runs no JavaScript cells")
+    probe = await isolated_sandbox.run(_DENO_PROBE, language="javascript")
+    if not probe.ok or probe.text is None:
+        refuse(f"the Deno kernel did not start: {probe.error}")
+    isolation = deno_kernel_isolation(isolated_sandbox, int(probe.text))
+    if problems := isolation.problems():
+        refuse("the Deno kernel: " + "; ".join(problems))
+    return isolated_sandbox

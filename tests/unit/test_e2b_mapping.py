@@ -17,7 +17,14 @@ import e2b
 import httpx
 import pytest
 from e2b import EntryInfo, FileType
-from e2b_code_interpreter import Execution, ExecutionError, Logs, OutputMessage, Result
+from e2b_code_interpreter import (
+    Context,
+    Execution,
+    ExecutionError,
+    Logs,
+    OutputMessage,
+    Result,
+)
 
 from runpad.errors import (
     SandboxClosed,
@@ -288,10 +295,17 @@ class _Remote:
         self.script: Cell | None = None
         self.probe_hangs = False
         self.lifetimes: list[int] = []
+        self.contexts: list[Context] = []
+        self.ran_in: list[str] = []  # the language of each cell's context
+
+    async def create_code_context(self, cwd: str, language: str, **_: Any) -> Context:
+        self.contexts.append(Context(f"context-{len(self.contexts)}", language, cwd))
+        return self.contexts[-1]
 
     async def run_code(self, code: str, **options: Any) -> Execution:
         self.cells.append(code)
-        if code == "None":  # the probe after a dropped cell
+        self.ran_in.append(options["context"].language)
+        if code in ("None", "0"):  # the probe after a dropped cell
             if self.probe_hangs:
                 raise e2b.TimeoutException("Execution timed out")
             return Execution()
@@ -314,7 +328,7 @@ def remote() -> _Remote:
 def sandbox(remote: _Remote) -> E2BSandbox:
     session = E2BSandbox(Limits(timeout=5, interrupt_grace=0.2), request_timeout=7)
     session._remote = remote  # as if start() had created it
-    session._context = object()
+    session._contexts = {"python": Context("context-python", "python", session.work_dir)}
     session._started = True
     return session
 
@@ -352,6 +366,43 @@ async def test_a_shell_cell_runs_through_the_kernel(sandbox: E2BSandbox, remote:
     remote.script = script
     await sandbox.run("ls -la", language="shell")
     assert remote.cells == ["%%bash\nls -la"]
+
+
+async def test_javascript_and_typescript_cells_run_in_e2bs_js_and_ts_contexts(
+    sandbox: E2BSandbox, remote: _Remote
+) -> None:
+    async def script(**options: Any) -> Execution:
+        return Execution()
+
+    remote.script = script
+    await sandbox.run("const x: number = 1", language="typescript")
+    await sandbox.run("[1, 2].map((n) => n * 2)", language="javascript")
+    await sandbox.run("x = 1")
+    await sandbox.run("console.log(x)", language="typescript")
+    # One context each, made at its first cell, in the work dir; code as written.
+    assert [(c.language, c.cwd) for c in remote.contexts] == [
+        ("ts", "/home/user/work"),
+        ("js", "/home/user/work"),
+    ]
+    assert remote.ran_in == ["ts", "js", "python", "ts"]
+    assert remote.cells[:2] == ["const x: number = 1", "[1, 2].map((n) => n * 2)"]
+
+
+async def test_a_javascript_kernel_busy_after_a_timeout_is_restarted_alone(
+    sandbox: E2BSandbox, remote: _Remote
+) -> None:
+    async def script(**options: Any) -> Execution:
+        await asyncio.sleep(60)
+        raise AssertionError("not reached")
+
+    remote.script = script
+    remote.probe_hangs = True
+    execution = await sandbox.run("while (true) {}", language="javascript", timeout=0.2)
+    assert execution.timed_out
+    assert execution.restarted
+    assert remote.cells[-1] == "0"  # the probe, in JavaScript
+    assert remote.ran_in[-1] == "js"
+    assert remote.restarts == 1
 
 
 async def test_the_cell_timeout_is_runpads_own_and_the_kernel_keeps_its_state(

@@ -43,16 +43,19 @@ ALLOWED: dict[str, set[str]] = {
     "display": _BOTTOM | {"events", "sandbox"},
     "runner": _BOTTOM | {"agents", "context", "events", "graphs", "models", "report", "runs"},
     "demo": _BOTTOM | {"context"},
+    "cluster": _BOTTOM | {"context", "runner", "runs", "sandbox"},  # batches of runs on Ray
     "evaluation": _BOTTOM
-    | {"agents", "answers", "context", "models", "runner", "runpad", "runs", "sandbox", "sql"},
+    | {"agents", "answers", "context", "models", "runner", "runpad", "runs", "sandbox", "sql"}
+    | {"cluster"},
     "mcp": _BOTTOM
     | {"context", "events", "models", "report", "runner", "runpad", "runs", "sandbox", "sql"}
     | {"tools"},
     "cli": _BOTTOM
-    | {"context", "demo", "display", "evaluation", "mcp", "models", "report", "runner"}
+    | {"cluster", "context", "demo", "display", "evaluation", "mcp", "models", "report"}
+    | {"runner"}
     | {"runpad", "runs", "sandbox", "sql"},
     "__main__": {"cli"},
-    "runpad": _BOTTOM | {"context", "graphs", "runner", "runs", "sandbox"},
+    "runpad": _BOTTOM | {"cluster", "context", "graphs", "runner", "runs", "sandbox"},
 }
 
 

@@ -16,8 +16,10 @@ certificates; a synthetic passwd with the sandbox user (uid 1000). No documentat
 pages, locales or compilers.
 
 Either image carries labels that tell the backend where its Python is
-(`runpad.python`) and where matplotlib's prebuilt font cache is (`runpad.font-cache`); a
-custom image made `FROM` either keeps them.
+(`runpad.python`), where matplotlib's prebuilt font cache is (`runpad.font-cache`) and where
+the Deno binary of JavaScript and TypeScript cells is (`runpad.deno`); a custom image made
+`FROM` either keeps them. Deno's npm packages are cached in the environment's DENO_DIR, inside
+the image like the rest of the environment.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from runpad.errors import SandboxUnavailable
 from runpad.sandbox.environment import SandboxEnvironment, find_environment
+from runpad.sandbox.kernel.deno import INSIDE_RELAY, RELAY_FILE, cached_npm_versions
 from runpad.sandbox.kernel.driver import STARTUP_FILE
 from runpad.sandbox.session_layout import (
     ETC_ENTRIES,
@@ -56,7 +59,9 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILD_COMMAND",
     "DEFAULT_IMAGE",
+    "LABEL_DENO",
     "LABEL_FONT_CACHE",
+    "LABEL_NPM_VERSIONS",
     "LABEL_PYTHON",
     "ImageInfo",
     "build_local_image",
@@ -77,6 +82,12 @@ LABEL_PYTHON = "runpad.python"
 LABEL_FONT_CACHE = "runpad.font-cache"
 """Image label: a directory with matplotlib's font list (fontlist-*.json) built at setup,
 copied into each session's fresh home so that the first chart does not rebuild it."""
+LABEL_DENO = "runpad.deno"
+"""Image label: the Deno binary inside the image (JavaScript and TypeScript cells)."""
+LABEL_NPM_VERSIONS = "runpad.npm-versions"
+"""Image label on local builds: the versions of the cached npm packages, as JSON
+(`runpad.sandbox.kernel.deno.cached_npm_versions`), so that a cell asking for another
+version is told before it runs."""
 LABEL_SOURCE = "runpad.source"
 """Image label on local builds: a fingerprint of what went in, to tell when to rebuild."""
 
@@ -113,6 +124,10 @@ class ImageInfo:
     image_id: str
     python: str
     font_cache: str | None
+    deno: str | None = None
+    """The Deno binary; None in an image built before runpad ran JavaScript."""
+    npm_versions: dict[str, list[str]] | None = None
+    """The cached npm packages' versions, where the image says."""
 
     @property
     def environment_path(self) -> str:
@@ -135,8 +150,16 @@ def image_info(image: Any) -> ImageInfo:
             f"{LABEL_PYTHON} label). Build one with `{BUILD_COMMAND}`, or from "
             "docker/Dockerfile, and pass its tag as image=."
         )
+    try:
+        npm_versions = json.loads(labels[LABEL_NPM_VERSIONS])
+    except (KeyError, ValueError):
+        npm_versions = None
     return ImageInfo(
-        image_id=str(image.id), python=python, font_cache=labels.get(LABEL_FONT_CACHE) or None
+        image_id=str(image.id),
+        python=python,
+        font_cache=labels.get(LABEL_FONT_CACHE) or None,
+        deno=labels.get(LABEL_DENO) or None,
+        npm_versions=npm_versions if isinstance(npm_versions, dict) else None,
     )
 
 
@@ -201,6 +224,10 @@ def _build(
     ]
     if (font_cache := environment.mpl_font_cache) is not None:
         changes.append(f"LABEL {LABEL_FONT_CACHE}={json.dumps(str(font_cache.parent))}")
+    if (deno := environment.deno) is not None:
+        versions = json.dumps(cached_npm_versions(environment.deno_dir), separators=(",", ":"))
+        changes.append(f"LABEL {LABEL_DENO}={json.dumps(str(deno))}")
+        changes.append(f"LABEL {LABEL_NPM_VERSIONS}={json.dumps(versions)}")
     repository, _, version = tag.rpartition(":")
     if not repository:  # a tag without ":" names the repository
         repository, version = version, "latest"
@@ -262,7 +289,12 @@ def _fingerprint(environment: SandboxEnvironment) -> str:
     builder (what goes into the image) changes."""
     digest = hashlib.sha256()
     digest.update(str(environment.path).encode())
-    for path in (environment.path / "runpad-environment.json", STARTUP_FILE, Path(__file__)):
+    for path in (
+        environment.path / "runpad-environment.json",
+        STARTUP_FILE,
+        RELAY_FILE,
+        Path(__file__),
+    ):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -301,9 +333,12 @@ class _RootfsWriter:
         for program in programs:
             self.add_path(program)
         elf_files += [*programs, *_shared_objects(venv)]
+        if environment.deno is not None:  # in the venv already; its libraries are not
+            elf_files.append(str(environment.deno.resolve()))
         for library in sorted(_linked_libraries(elf_files)):
             self.add_path(library)
         self._file(INSIDE_STARTUP, STARTUP_FILE.read_bytes(), 0o644)
+        self._file(INSIDE_RELAY, RELAY_FILE.read_bytes(), 0o644)
 
     # -- entries --------------------------------------------------------------------------------
 

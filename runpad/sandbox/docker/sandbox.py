@@ -5,6 +5,12 @@ CLI process would leave the container running), and carry labels naming the proc
 owns them, so that `remove_orphan_containers` finds those whose owner died without
 closing. Every session removes the orphans of this host when it starts.
 
+JavaScript and TypeScript cells run in Deno's kernel (`runpad.sandbox.kernel.deno`), started at
+a session's first such cell in a container of its own: the same image, hardening, limits,
+work dir and seccomp filter as the Python kernel's, its own ipc dir, and the loopback-to-ipc
+relay that Deno's TCP-only kernel needs. Each container holds its own limits, so a session
+with both kernels may use twice `Limits.memory_mb` and `Limits.processes`.
+
 Hardening: no network (`network_mode="none"`, and no resolver), a read-only root file
 system, size-limited tmpfs for /tmp, /dev/shm and the home directory, limits on memory
 (swap included), processes and CPU, every capability dropped, no-new-privileges, uid 1000,
@@ -30,12 +36,17 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from runpad.errors import MissingDependencyError, SandboxStartError, SandboxUnavailable
+from runpad.errors import (
+    DenoUnavailable,
+    MissingDependencyError,
+    SandboxStartError,
+    SandboxUnavailable,
+)
 
 try:
     import docker
@@ -52,6 +63,13 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from runpad.home import runpad_home
 from runpad.sandbox.docker.image import BUILD_COMMAND, DEFAULT_IMAGE, ImageInfo, image_info
 from runpad.sandbox.environment import SandboxEnvironment
+from runpad.sandbox.kernel.deno import (
+    DENO_LANGUAGES,
+    INSIDE_RELAY,
+    RELAY_FILE,
+    deno_env,
+    deno_kernel_argv,
+)
 from runpad.sandbox.kernel.driver import (
     STARTUP_FILE,
     KernelDriver,
@@ -61,7 +79,7 @@ from runpad.sandbox.kernel.driver import (
 )
 from runpad.sandbox.limits import Limits, MiB
 from runpad.sandbox.local.seccomp import SECCOMP_RULES
-from runpad.sandbox.results import FileInfo
+from runpad.sandbox.results import FileInfo, Language
 from runpad.sandbox.session_layout import (
     INSIDE_HOME,
     INSIDE_IPC,
@@ -230,8 +248,21 @@ class _ExitWatch:
         return await asyncio.to_thread(self._stopped.wait, timeout)
 
 
+class _KernelContainer:
+    """One kernel's container of a session, and the watch on its exit."""
+
+    def __init__(self, ipc_prefix: str) -> None:
+        self.ipc_prefix = ipc_prefix  # its ipc dirs: `<session dir>/<prefix>-<launch>`
+        self.container: Container | None = None
+        self.watch: _ExitWatch | None = None
+
+    def alive(self) -> bool:
+        return self.watch is not None and not self.watch.stopped
+
+
 class DockerSandbox(KernelSandbox):
-    """An IPython kernel in a hardened Docker container.
+    """An IPython kernel (and, for JavaScript cells, a Deno kernel) in hardened Docker
+    containers.
 
     Args:
         limits: resource limits; see `Limits`. Memory, processes, CPU, /tmp and the work
@@ -251,6 +282,7 @@ class DockerSandbox(KernelSandbox):
     """
 
     backend = "docker"
+    languages: ClassVar[tuple[Language, ...]] = ("python", "shell", *DENO_LANGUAGES)
 
     def __init__(
         self,
@@ -270,16 +302,24 @@ class DockerSandbox(KernelSandbox):
         self._sessions_dir = sessions_dir or runpad_home() / "sessions"
         self._session_dir: Path | None = None
         self._image: ImageInfo | None = None
-        self._container: Container | None = None  # the running kernel's
-        self._watch: _ExitWatch | None = None
+        self._python = _KernelContainer("ipc")
+        self._deno_kernel = _KernelContainer("deno-ipc")
         self._removals: set[asyncio.Task[None]] = set()
         self._work_mounted = False
 
     @property
     def container(self) -> Container:
-        if self._container is None:
+        """The Python kernel's container."""
+        if self._python.container is None:
             raise SandboxStartError("The sandbox is not started.")
-        return self._container
+        return self._python.container
+
+    @property
+    def deno_container(self) -> Container:
+        """The Deno kernel's container, once a JavaScript or TypeScript cell started it."""
+        if self._deno_kernel.container is None:
+            raise SandboxStartError("The session's Deno kernel is not running.")
+        return self._deno_kernel.container
 
     @property
     def disk_limited(self) -> bool:
@@ -327,6 +367,35 @@ class DockerSandbox(KernelSandbox):
         self._workdir = WorkDir(session_dir / "work")
 
     async def _launch_kernel(self) -> KernelDriver:
+        assert self._image is not None
+        return await self._launch_container(self._python, _container_command(self._image))
+
+    async def _launch_deno_kernel(self) -> KernelDriver:
+        image = self._image
+        assert image is not None
+        if image.deno is None:
+            raise DenoUnavailable(
+                f"The Docker image {self.image!r} has no Deno, so JavaScript and TypeScript "
+                f"cells cannot run. Build it again with `{BUILD_COMMAND}` (after `runpad "
+                "sandbox setup`), or from docker/Dockerfile."
+            )
+        environment = SandboxEnvironment(Path(image.environment_path))
+        return await self._launch_container(
+            self._deno_kernel,
+            deno_kernel_argv(image.python, image.deno, f"{INSIDE_IPC}/kernel.json"),
+            extra_env=deno_env(environment.deno_dir, self.limits),
+            # The image may carry a copy too, but this runpad's own may be newer.
+            extra_mounts={INSIDE_RELAY: RELAY_FILE},
+        )
+
+    async def _launch_container(
+        self,
+        kernel: _KernelContainer,
+        command: list[str],
+        *,
+        extra_env: Mapping[str, str] | None = None,
+        extra_mounts: Mapping[str, Path] | None = None,
+    ) -> KernelDriver:
         """A new container for each kernel, with an ipc dir the kernels before never saw.
 
         The sandbox user writes in its ipc dir (the kernel makes its sockets there), and the
@@ -336,30 +405,44 @@ class DockerSandbox(KernelSandbox):
         assert self._session_dir is not None
         assert self._client is not None
         launch = secrets.token_hex(4)
-        ipc = self._session_dir / f"ipc-{launch}"
+        ipc = self._session_dir / f"{kernel.ipc_prefix}-{launch}"
         info = connection_info(f"{INSIDE_IPC}/k")
         await asyncio.to_thread(_prepare_ipc_dir, ipc, info)
         with _engine_errors("create the sandbox container"):
             container = await asyncio.to_thread(
-                self._create_container, self._client, ipc, f"runpad-{self.session_id}-{launch}"
+                self._create_container,
+                self._client,
+                ipc,
+                f"runpad-{self.session_id}-{launch}",
+                command,
+                dict(extra_env or {}),
+                dict(extra_mounts or {}),
             )
-        self._container = container
+        kernel.container = container
         with _engine_errors("start the sandbox container"):
             await asyncio.to_thread(container.start)
-        self._watch = _ExitWatch(container)
-        driver = KernelDriver({**info, "ip": str(ipc / "k")}, self._kernel_alive)
+        kernel.watch = _ExitWatch(container)
+        driver = KernelDriver({**info, "ip": str(ipc / "k")}, kernel.alive)
         try:
             await driver.connect(self.limits.start_timeout)
         except BaseException as exc:
             driver.close()
-            log = await asyncio.to_thread(self._log_tail)
-            await self._stop_kernel()
+            log = await asyncio.to_thread(_log_tail, container)
+            await self._stop_container(kernel)
             if isinstance(exc, SandboxStartError):
                 raise SandboxStartError(f"{exc}\nContainer log:\n{log}") from exc
             raise
         return driver
 
-    def _create_container(self, client: docker.DockerClient, ipc: Path, name: str) -> Container:
+    def _create_container(
+        self,
+        client: docker.DockerClient,
+        ipc: Path,
+        name: str,
+        command: list[str],
+        extra_env: dict[str, str],
+        extra_mounts: dict[str, Path],
+    ) -> Container:
         assert self._session_dir is not None
         assert self._image is not None
         limits, image = self.limits, self._image
@@ -374,9 +457,10 @@ class DockerSandbox(KernelSandbox):
         def bind(source: Path, target: str, *, read_only: bool = False) -> Mount:
             return Mount(target, str(source), type="bind", read_only=read_only)
 
+        environment = SandboxEnvironment(Path(image.environment_path))
         return client.containers.create(
             image.image_id,
-            command=_container_command(image),
+            command=command,
             name=name,
             hostname="sandbox",
             labels={
@@ -385,7 +469,7 @@ class DockerSandbox(KernelSandbox):
                 LABEL_OWNER_STARTED: _process_started(os.getpid()) or "",
                 LABEL_OWNER_HOST: socket.gethostname(),
             },
-            environment=sandbox_env(SandboxEnvironment(Path(image.environment_path)), limits),
+            environment={**sandbox_env(environment, limits), **extra_env},
             user=f"{SANDBOX_UID}:{SANDBOX_UID}",
             working_dir=INSIDE_WORK,
             network_mode="none",
@@ -403,6 +487,7 @@ class DockerSandbox(KernelSandbox):
                 bind(self._session_dir / "resolv.conf", "/etc/resolv.conf", read_only=True),
                 # The image has a copy too, but this runpad's own may be newer.
                 bind(STARTUP_FILE, INSIDE_STARTUP, read_only=True),
+                *(bind(host, inside, read_only=True) for inside, host in extra_mounts.items()),
             ],
             mem_limit=limits.memory_mb * MiB,
             memswap_limit=limits.memory_mb * MiB,  # equal: no swap on top
@@ -425,12 +510,24 @@ class DockerSandbox(KernelSandbox):
         )
 
     def _kernel_alive(self) -> bool:
-        return self._watch is not None and not self._watch.stopped
+        return self._python.alive()
+
+    def _deno_kernel_alive(self) -> bool:
+        return self._deno_kernel.alive()
 
     def _death_reason(self) -> str:
+        return self._container_death_reason(self._python)
+
+    def _deno_death_reason(self) -> str:
+        return self._container_death_reason(self._deno_kernel)
+
+    def _container_death_reason(self, kernel: _KernelContainer) -> str:
+        container = kernel.container
+        if container is None:
+            return "its container is gone"
         try:
-            self.container.reload()
-            state: dict[str, Any] = self.container.attrs.get("State", {})
+            container.reload()
+            state: dict[str, Any] = container.attrs.get("State", {})
         except _ENGINE_ERRORS:
             return "its container is gone"
         if state.get("OOMKilled"):
@@ -438,15 +535,29 @@ class DockerSandbox(KernelSandbox):
                 f"it ran out of memory (the session may use {self.limits.memory_mb} MB; "
                 "raise Limits.memory_mb or use less memory)"
             )
+        if kernel is self._deno_kernel and "out of memory" in _log_tail(container):
+            return (  # V8 gave up at its heap limit (`deno_env`) before the container's
+                "it ran out of memory (JavaScript's heap may use 3/4 of the session's "
+                f"{self.limits.memory_mb} MB; raise Limits.memory_mb or use less memory)"
+            )
         code = state.get("ExitCode")
         if isinstance(code, int) and code > 128:
             return f"it was killed by signal {code - 128}"
         return f"it exited with status {code}"
 
     async def _stop_kernel(self) -> None:
-        """Kill the kernel's container and drop its ipc dir; the container goes meanwhile."""
-        container, self._container = self._container, None
-        watch, self._watch = self._watch, None
+        await self._stop_container(self._python)
+
+    async def _stop_deno_kernel(self) -> None:
+        await self._stop_container(self._deno_kernel)
+
+    def _npm_versions(self) -> Mapping[str, Sequence[str]] | None:
+        return self._image.npm_versions if self._image is not None else None
+
+    async def _stop_container(self, kernel: _KernelContainer) -> None:
+        """Kill a kernel's container and drop its ipc dirs; the container goes meanwhile."""
+        container, kernel.container = kernel.container, None
+        watch, kernel.watch = kernel.watch, None
         if container is not None and watch is not None and not watch.stopped:
             with _engine_errors("stop the kernel"), contextlib.suppress(docker.errors.APIError):
                 await asyncio.to_thread(container.kill)  # APIError: it stopped meanwhile
@@ -455,7 +566,7 @@ class DockerSandbox(KernelSandbox):
         if container is not None:  # removing takes a while: a restart need not wait for it
             self._removals.add(asyncio.create_task(asyncio.to_thread(_remove_container, container)))
         if self._session_dir is not None:
-            for ipc in self._session_dir.glob("ipc-*"):
+            for ipc in self._session_dir.glob(f"{kernel.ipc_prefix}-*"):
                 await asyncio.to_thread(remove_ipc_dir, ipc)
 
     async def _close(self) -> None:
@@ -465,6 +576,7 @@ class DockerSandbox(KernelSandbox):
             await self._cleanup()
 
     async def _cleanup(self) -> None:
+        await self._stop_deno_kernel()
         await self._stop_kernel()
         await asyncio.gather(*self._removals)
         self._removals.clear()
@@ -474,12 +586,6 @@ class DockerSandbox(KernelSandbox):
         if self._own_client and self._client is not None:
             self._client.close()
             self._client = None
-
-    def _log_tail(self) -> str:
-        try:
-            return self.container.logs(tail=40).decode(errors="replace") or "(empty)"
-        except _ENGINE_ERRORS as exc:
-            return f"(unavailable: {exc})"
 
     # -- files ------------------------------------------------------------------------------------
 
@@ -521,6 +627,14 @@ def seccomp_profile() -> str:
         for rule in SECCOMP_RULES
     ]
     return json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules})
+
+
+def _log_tail(container: Container) -> str:
+    """The end of what a kernel's container wrote to its own stdout and stderr."""
+    try:
+        return container.logs(tail=40).decode(errors="replace") or "(empty)"
+    except _ENGINE_ERRORS as exc:
+        return f"(unavailable: {exc})"
 
 
 def _remove_container(container: Container) -> None:

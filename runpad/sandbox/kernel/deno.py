@@ -26,7 +26,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from runpad.errors import SandboxUnavailable
+from runpad.errors import DenoUnavailable
 from runpad.sandbox.environment import SANDBOX_NPM_PACKAGES, SandboxEnvironment
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.results import ExecutionError, Language
@@ -37,6 +37,7 @@ __all__ = [
     "INSIDE_RELAY",
     "INSIDE_TCP_CONNECTION",
     "RELAY_FILE",
+    "DenoUnavailable",
     "cached_npm_versions",
     "check_imports",
     "deno_env",
@@ -75,11 +76,11 @@ def find_deno(environment: SandboxEnvironment) -> Path:
     """The Deno binary of the sandbox environment (`<env>/bin/deno`, from PyPI's `deno`).
 
     Raises:
-        SandboxUnavailable: it is not there; the message says how to install it.
+        DenoUnavailable: it is not there; the message says how to install it.
     """
     deno = environment.deno
     if deno is None:
-        raise SandboxUnavailable(
+        raise DenoUnavailable(
             f"Deno is not installed in the sandbox environment {environment.path}, so "
             f"JavaScript and TypeScript cells cannot run. {_INSTALL_HINT}"
         )
@@ -121,7 +122,7 @@ def deno_env(deno_dir: Path | str, limits: Limits) -> dict[str, str]:
     """What the Deno kernel's environment adds to the sandbox's.
 
     `deno_dir` is the npm cache as the kernel sees it (`SandboxEnvironment.deno_dir` where
-    the environment is bound at its own path).
+    the environment is bound at its own path, as in the local sandbox and the docker image).
     """
     # V8 gives up with "JavaScript heap out of memory" before the memory limit kills it, so
     # the error names the cause; the rest of the session's memory stays for the Python kernel.

@@ -28,7 +28,7 @@ from typing import Any
 import zmq
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
-from runpad.errors import SandboxClosed, SandboxStartError, SandboxUnavailable
+from runpad.errors import DenoUnavailable, SandboxClosed, SandboxStartError, SandboxUnavailable
 from runpad.sandbox.base import Sandbox, emit
 from runpad.sandbox.budget import ResultBudget
 from runpad.sandbox.kernel.deno import (
@@ -266,14 +266,21 @@ class KernelDriver:
             await self._collect(msg_id, outcome, time.monotonic() + interrupt_grace, on_output)
         if outcome.finished and print_marker is not None:
             await self._collect_trailing(
-                msg_id, outcome, print_marker, time.monotonic() + interrupt_grace, on_output
+                msg_id, outcome, print_marker, interrupt_grace, timeout, on_output
             )
         if outcome.finished:
             # ipykernel sends the reply before the idle status; it is usually here by now,
             # and one that is not is drained before the next cell, never waited for.
-            reply = self._drain_shell_nowait()
+            reply = self._drain_shell_nowait(reply_to=msg_id)
             if reply and outcome.execution_count is None:
                 outcome.execution_count = reply.get("execution_count")
+            if reply and reply.get("status") == "error" and outcome.error is None:
+                # Deno reports a cell it cannot parse in its reply only, never on iopub.
+                outcome.error = ExecutionError(
+                    name=str(reply.get("ename") or "Error"),
+                    value=str(reply.get("evalue") or "The cell failed."),
+                    traceback="\n".join(map(str, reply.get("traceback") or [])),
+                )
         return timed_out
 
     async def _collect_trailing(
@@ -281,7 +288,8 @@ class KernelDriver:
         msg_id: str,
         outcome: KernelOutcome,
         print_marker: Callable[[str], str],
-        deadline: float,
+        quiet: float,
+        limit: float,
         on_output: OutputCallback | None,
     ) -> None:
         """Collect what a cell printed after its idle status, up to a marker printed next.
@@ -289,13 +297,17 @@ class KernelDriver:
         Deno's kernel publishes a cell's output from a queue that can lag behind the idle
         status, under the parent of whichever request came last: without this, the tail of
         a long output would be lost or land in the next cell. The marker goes through the
-        same queue, so everything before it is the cell's.
+        same queue, so everything before it is the cell's. It waits while output keeps
+        coming (a loaded machine drains the queue slowly), and gives up after `quiet`
+        seconds of silence or `limit` seconds in all.
         """
         marker = f"runpad-end-of-output-{secrets.token_hex(8)}"
         barrier = self._client.execute(
             print_marker(marker), silent=True, store_history=False, allow_stdin=False
         )
-        while (remaining := deadline - time.monotonic()) > 0:
+        deadline = time.monotonic() + limit
+        silent_until = time.monotonic() + quiet
+        while (remaining := min(deadline, silent_until) - time.monotonic()) > 0:
             frames = await self._next_iopub(min(remaining, 0.2))
             if frames is None:
                 if not self._is_alive():
@@ -304,6 +316,7 @@ class KernelDriver:
             message = self._parse(frames)
             if message is None or message[1] == "status":
                 continue
+            silent_until = time.monotonic() + quiet
             # Under the barrier's parent: the cell's queued output, never the barrier's own
             # input, count or error.
             if not (
@@ -321,6 +334,10 @@ class KernelDriver:
                 return
             await self._handle(message[1], content, outcome, on_output)
         logger.warning("The kernel's output marker did not arrive; the output may be incomplete")
+        outcome.stderr.add(
+            "[runpad] The kernel was still sending this cell's output when runpad stopped "
+            "waiting; its end may be missing.\n"
+        )
 
     async def run_silently(self, code: str, timeout: float) -> None:
         """Run set-up code before any cell: no output, no history, no execution count.
@@ -406,8 +423,9 @@ class KernelDriver:
             return None  # the kernel runs the model's code, which can read the key
         return parent.get("msg_id"), str(header.get("msg_type")), frames[4]
 
-    def _drain_shell_nowait(self) -> dict[str, Any] | None:
-        """Read the shell replies that have arrived; the content of the last one."""
+    def _drain_shell_nowait(self, reply_to: str | None = None) -> dict[str, Any] | None:
+        """Read the shell replies that have arrived; the content of the last one, or of the
+        one to the request `reply_to` where given."""
         last = None
         while True:
             try:
@@ -415,7 +433,7 @@ class KernelDriver:
             except zmq.Again:
                 return last
             message = self._parse(frames)
-            if message is not None:
+            if message is not None and (reply_to is None or message[0] == reply_to):
                 last = self._unpack(message[2])
 
     def _unpack(self, content: bytes) -> dict[str, Any] | None:
@@ -561,8 +579,8 @@ class KernelSandbox(Sandbox):
     async def _launch_deno_kernel(self) -> KernelDriver:
         """Start the Deno kernel process (`runpad.sandbox.kernel.deno`), return a connected
         driver; backends that list JavaScript in `languages` override it. Raises
-        SandboxUnavailable when the sandbox has no Deno."""
-        raise SandboxUnavailable(f"The {self.backend!r} sandbox backend runs no Deno kernel.")
+        SandboxUnavailable (DenoUnavailable) when the sandbox has no Deno."""
+        raise DenoUnavailable(f"The {self.backend!r} sandbox backend runs no Deno kernel.")
 
     async def _stop_deno_kernel(self) -> None:
         """Kill the Deno kernel process and everything it started; not the Python kernel."""
@@ -632,7 +650,7 @@ class KernelSandbox(Sandbox):
                 return Execution(error=import_error, language=language)
             try:
                 return await self._run_cell(_DenoKernel(self), code, language, timeout, on_output)
-            except SandboxUnavailable as exc:  # no Deno: a value the model reads
+            except SandboxUnavailable as exc:  # no Deno here: a value the model reads
                 return Execution(
                     error=ExecutionError(name="DenoUnavailable", value=str(exc)),
                     language=language,

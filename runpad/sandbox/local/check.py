@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from runpad.errors import RunpadError, SandboxUnavailable
+from runpad.errors import DenoUnavailable, RunpadError
 from runpad.sandbox.environment import find_environment
 from runpad.sandbox.kernel.deno import (
     cached_npm_versions,
@@ -346,7 +346,7 @@ def _deno_layer(layout: SandboxLayout, limits: Limits, cgroup: SessionCgroup | N
     environment = layout.environment
     try:
         deno = find_deno(environment)
-    except SandboxUnavailable as exc:
+    except DenoUnavailable as exc:
         return Layer(DENO_LAYER, False, str(exc))
     command = [str(deno), "eval", "console.log(Deno.version.deno)"]
     seccomp_fd = seccomp_filter_fd()
