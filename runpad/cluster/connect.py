@@ -76,11 +76,17 @@ def joined_cluster(address: str) -> Iterator[ClusterInfo]:
     _require_ray()
     import ray
 
-    if ray.is_initialized():  # a caller (a notebook, a test) joined already: use that one
-        yield _describe("current")
-        return
     if address not in ("auto", "local"):
         _probe(address)
+    if ray.is_initialized():  # a caller (a notebook, a test) joined already: use that one
+        current = ray.get_runtime_context().gcs_address
+        if address not in ("auto", "local") and address.removeprefix("ray://") != current:
+            raise ConfigurationError(
+                f"This process is already connected to the Ray cluster at {current}, not "
+                f"{address}: call ray.shutdown() first, or ask for --cluster auto."
+            )
+        yield _describe(current)
+        return
     options: dict[str, object] = {
         "log_to_driver": False,  # the workers' logs stay in Ray's log files, not our stdout
         "logging_level": logging.WARNING,

@@ -236,11 +236,10 @@ class WorkDir:
         """True when a short walk finds every file exactly as in `before` (none created,
         modified or removed); False when something changed or the walk ran out of time.
 
-        The common case after a cell that wrote nothing, settled without a worker thread:
-        handing a walk of a small work dir to a thread costs more host CPU than the walk.
+        The common case after a cell that wrote nothing, settled without the full search.
         Only work dirs of at most `QUICK_WALK_FILES` files are tried, and the walk stops
-        after `QUICK_WALK_SECONDS`, so it never holds the caller's event loop for long;
-        on False the caller runs `changed_since`, whose limits then apply in full.
+        after `QUICK_WALK_SECONDS`; on False the caller runs `changed_since`, whose limits
+        then apply in full. It touches the file system: call it off the event loop.
         """
         if len(before) > QUICK_WALK_FILES:
             return False

@@ -646,7 +646,10 @@ class KernelSandbox(Sandbox):
         self, code: str, *, language: Language, timeout: float, on_output: OutputCallback | None
     ) -> Execution:
         if language in DENO_LANGUAGES:
-            if (import_error := check_imports(code, self._npm_versions())) is not None:
+            # The versions come from a directory listing (once): off the event loop, which
+            # LangGraph's server keeps free of file system calls.
+            versions = await asyncio.to_thread(self._npm_versions)
+            if (import_error := check_imports(code, versions)) is not None:
                 return Execution(error=import_error, language=language)
             try:
                 return await self._run_cell(_DenoKernel(self), code, language, timeout, on_output)
@@ -720,12 +723,10 @@ class KernelSandbox(Sandbox):
             restarted = True
         if restarted:
             await kernel.restart()
-        # Finding the cell's files counts against the cell (Limits.artifact_seconds). Most
-        # cells write nothing: a short walk here settles that without a worker thread.
-        if workdir.unchanged_since(before):
-            changes = FileChanges(artifacts=[], omitted=0, complete=True, snapshot=before)
-        else:
-            changes = await asyncio.to_thread(workdir.changed_since, before, self.limits)
+        # Finding the cell's files counts against the cell (Limits.artifact_seconds), in a
+        # worker thread: file system calls on the event loop are refused by LangGraph's
+        # server (`langgraph dev` raises BlockingError in the executor node).
+        changes = await asyncio.to_thread(_cell_changes, workdir, before, self.limits)
         self._files = changes.snapshot
         duration_ms = (time.monotonic() - started) * 1000
         if outcome.error is not None:
@@ -854,3 +855,11 @@ class _DenoKernel(_Kernel):
 
     def explain(self, error: ExecutionError) -> ExecutionError:
         return explain_deno_error(error)
+
+
+def _cell_changes(workdir: WorkDir, before: Snapshot, limits: Limits) -> FileChanges:
+    """What a cell changed in the work dir. Most cells write nothing: a short walk settles
+    that before the capped, hashing search of `changed_since`."""
+    if workdir.unchanged_since(before):
+        return FileChanges(artifacts=[], omitted=0, complete=True, snapshot=before)
+    return workdir.changed_since(before, limits)
