@@ -88,7 +88,11 @@ async def _one_step_plan(state: AnalysisState, context: Context) -> tuple[str, d
     tiny tasks, and each step wrote the whole program again (benchmarks/RESULTS.md). The
     plan is recorded like a reply, so a record of the run replays with any model.
     """
-    text = f"1. {state['task']} | check: the answer is printed"
+    # A run with databases and no files is answered by a query: the step is SQL, so the
+    # coder's prompt carries the schemas (as a plain step the 0.5B wrote Python guessing
+    # table names). The plan is read line by line: the task goes on one line, whole.
+    kind = "[sql] " if context.databases and not file_names(state) else ""
+    text = f"1. {kind}{' '.join(state['task'].split())} | check: the answer is printed"
     index = state.get("model_calls", {}).get("planner", 0)
     if context.recorder is not None:
         usage = {"input_tokens": 0, "output_tokens": 0}

@@ -15,6 +15,7 @@ from runpad.agents.reviewer import copied_answer
 from runpad.models.local import LocalChatModel
 from runpad.prompts import SMALL_MODEL_PROMPTS
 from runpad.state import CellRecord
+from tests.fixtures.data import make_shop
 from tests.fixtures.scripted import ROUTE_CODE, CountingManager, Script, run_task
 
 pytestmark = pytest.mark.sandbox
@@ -99,3 +100,36 @@ async def test_a_miscopied_answer_is_taken_from_what_the_program_printed(
 def test_copied_answer(answer: str | None, printed: str, kept: str) -> None:
     cell = CellRecord(stdout=printed + "\n", result=None)  # type: ignore[typeddict-item]
     assert copied_answer(answer, cell) == kept
+
+
+async def test_a_question_about_a_database_is_one_sql_step(
+    script: Script, sandboxes: CountingManager, tmp_path: Path
+) -> None:
+    # As a plain step the 0.5B wrote Python that guessed table names (0 of 50 sql_defog
+    # questions); as a SQL step its prompt carries the schema.
+    shop = make_shop(tmp_path / "shop.db")
+    model = script(
+        router=[ROUTE_CODE],
+        coder=["```sql\nSELECT COUNT(*) AS orders FROM orders\n```"],
+        reviewer=["VERDICT: done\nANSWER: 4"],
+    )
+
+    result = await run_task(
+        "How many orders are there?\n\nAnswer with a SQL query against the shop database.",
+        model,
+        sandboxes,
+        tmp_path,
+        planner_model=LocalChatModel(),
+        prompts=SMALL_MODEL_PROMPTS,
+        databases={"shop": f"sqlite:///{shop}"},
+    )
+
+    assert result.status == "answered", result.stop_reason
+    (step,) = result.plan
+    assert step["kind"] == "sql"
+    assert step["description"] == (
+        "How many orders are there? Answer with a SQL query against the shop database."
+    )
+    (cell,) = result.cells
+    assert cell["language"] == "sql"
+    assert result.answer == "4"
