@@ -17,8 +17,9 @@ import secrets
 import shutil
 import tempfile
 import warnings
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from runpad.sandbox.environment import SandboxEnvironment, find_environment
 from runpad.sandbox.kernel.deno import (
@@ -107,26 +108,9 @@ class UnsafeLocalSandbox(KernelSandbox):
         }
         if (font_cache := self._environment.mpl_font_cache) is not None:
             env["MPLCONFIGDIR"] = str(font_cache.parent)
-        with (self._session_dir / "kernel.log").open("ab") as log:
-            self._process = await asyncio.create_subprocess_exec(
-                *kernel_argv(
-                    str(self._environment.python), str(connection_file), str(STARTUP_FILE)
-                ),
-                cwd=self._workdir.root if self._workdir else None,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                env=env,
-                start_new_session=True,
-            )
-        driver = KernelDriver(info, self._kernel_alive)
-        try:
-            await driver.connect(self.limits.start_timeout)
-        except BaseException:
-            driver.close()
-            await self._stop_kernel()
-            raise
-        return driver
+        argv = kernel_argv(str(self._environment.python), str(connection_file), str(STARTUP_FILE))
+        self._process = await self._spawn(argv, env, "kernel.log")
+        return await self._connect(info, self._kernel_alive, self._stop_kernel)
 
     async def _launch_deno_kernel(self) -> KernelDriver:
         assert self._session_dir is not None
@@ -150,8 +134,16 @@ class UnsafeLocalSandbox(KernelSandbox):
             if not key.startswith(("PYTHON", "VIRTUAL_ENV", "JPY_", "DENO_"))
         }
         env |= deno_env(self._environment.deno_dir, self.limits)
-        with (self._session_dir / "deno.log").open("ab") as log:
-            self._deno_process = await asyncio.create_subprocess_exec(
+        self._deno_process = await self._spawn(argv, env, "deno.log")
+        return await self._connect(info, self._deno_kernel_alive, self._stop_deno_kernel)
+
+    async def _spawn(
+        self, argv: list[str], env: dict[str, str], log_name: str
+    ) -> asyncio.subprocess.Process:
+        """A kernel process in the work dir, its output appended to `log_name` in the session."""
+        assert self._session_dir is not None
+        with (self._session_dir / log_name).open("ab") as log:
+            return await asyncio.create_subprocess_exec(
                 *argv,
                 cwd=self._workdir.root if self._workdir else None,
                 stdin=asyncio.subprocess.DEVNULL,
@@ -160,12 +152,20 @@ class UnsafeLocalSandbox(KernelSandbox):
                 env=env,
                 start_new_session=True,
             )
-        driver = KernelDriver(info, self._deno_kernel_alive)
+
+    async def _connect(
+        self,
+        info: dict[str, Any],
+        alive: Callable[[], bool],
+        stop: Callable[[], Awaitable[None]],
+    ) -> KernelDriver:
+        """The driver of a spawned kernel; the kernel is stopped when it never answers."""
+        driver = KernelDriver(info, alive)
         try:
             await driver.connect(self.limits.start_timeout)
         except BaseException:
             driver.close()
-            await self._stop_deno_kernel()
+            await stop()
             raise
         return driver
 
