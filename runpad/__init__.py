@@ -10,8 +10,9 @@ nor LangChain nor a sandbox backend, so that commands such as `runpad --version`
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from runpad.lazy import lazy_names as _lazy_names
 
 if TYPE_CHECKING:
     from runpad.cluster import batch
@@ -77,14 +78,4 @@ _SOURCES: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    source = _SOURCES.get(name)
-    if source is None:
-        raise AttributeError(f"module 'runpad' has no attribute {name!r}")
-    value = getattr(importlib.import_module(source), name)
-    globals()[name] = value  # the next lookup does not come here
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = _lazy_names(__name__, _SOURCES, __all__)

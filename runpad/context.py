@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import ConfigDict, WithJsonSchema
@@ -31,9 +31,12 @@ from runpad.prompts import SMALL_MODEL_PROMPTS
 from runpad.sandbox.factory import check_backend, open_sandbox
 from runpad.sandbox.limits import Limits
 from runpad.sandbox.manager import SandboxManager
-from runpad.sql import SqlDatabase, SqlLimits, parse_database_url
+from runpad.sql import SqlLimits
 from runpad.state import Role
 from runpad.tools.search import SearchProvider
+
+if TYPE_CHECKING:
+    from runpad.sql import SqlDatabase
 
 __all__ = ["Context", "RunLimits"]
 
@@ -156,8 +159,11 @@ class Context:
         if self.samples < 1:
             raise ConfigurationError(f"Context.samples must be at least 1, not {self.samples}.")
         check_backend(self.sandbox)  # a misspelt backend fails here, not at the first cell
-        for url in self.databases.values():
-            parse_database_url(url)  # a bad URL fails here, before the run starts
+        if self.databases:
+            from runpad.sql import parse_database_url  # SQLAlchemy, only for runs with databases
+
+            for url in self.databases.values():
+                parse_database_url(url)  # a bad URL fails here, before the run starts
         # Caches and defaults that are live objects: set once, never checkpointed.
         object.__setattr__(self, "_owns_sandboxes", self.sandboxes is None)
         if self.sandboxes is None:
@@ -211,6 +217,8 @@ class Context:
                 raise ConfigurationError(
                     f"No database named {name!r} in Context.databases (there are: {known})."
                 )
+            from runpad.sql import SqlDatabase
+
             cache[name] = SqlDatabase(
                 self.databases[name],
                 name=name,

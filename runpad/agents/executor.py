@@ -38,10 +38,10 @@ from runpad.events import ArtifactSaved, CellOutput, CellStarted, SnapshotSkippe
 from runpad.sandbox.base import Sandbox
 from runpad.sandbox.limits import MiB
 from runpad.sandbox.results import Execution, OutputChunk
+from runpad.sql.results import SqlResult, format_sql_result
 from runpad.state import AnalysisState, ArtifactRef, CellDraft, CellLanguage, CellRecord, ErrorInfo
 from runpad.text import head_tail
 from runpad.tools.dot import render_dot
-from runpad.tools.sql import SqlResult, format_sql_result
 
 __all__ = [
     "PREVIEW_CHARS",

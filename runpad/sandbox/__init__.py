@@ -7,8 +7,9 @@ their SDKs (the `docker`, `e2b` and `ray` extras) when first used; they are left
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from runpad.lazy import lazy_names as _lazy_names
 
 if TYPE_CHECKING:
     from runpad.sandbox.base import Sandbox
@@ -63,43 +64,32 @@ __all__ = [
 # Names load on first use (PEP 562), so that a light module of this package (`results`,
 # `limits`, `factory`) does not import jupyter_client and every backend with it.
 _SOURCES: dict[str, str] = {
-    "Sandbox": "base",
-    "SandboxEnvironment": "environment",
-    "find_environment": "environment",
-    "setup_environment": "environment",
-    "BACKENDS": "factory",
-    "open_sandbox": "factory",
-    "FakeSandbox": "fake",
-    "Limits": "limits",
-    "LocalSandbox": "local.sandbox",
-    "SandboxPool": "pool",
-    "Artifact": "results",
-    "Execution": "results",
-    "ExecutionError": "results",
-    "FileInfo": "results",
-    "Language": "results",
-    "OutputCallback": "results",
-    "OutputChunk": "results",
-    "RichResult": "results",
-    "SyncSandbox": "sync",
-    "UnsafeLocalSandbox": "unsafe_local",
-    "UnsafeSandboxWarning": "unsafe_local",
+    "Sandbox": ".base",
+    "SandboxEnvironment": ".environment",
+    "find_environment": ".environment",
+    "setup_environment": ".environment",
+    "BACKENDS": ".factory",
+    "open_sandbox": ".factory",
+    "FakeSandbox": ".fake",
+    "Limits": ".limits",
+    "LocalSandbox": ".local.sandbox",
+    "SandboxPool": ".pool",
+    "Artifact": ".results",
+    "Execution": ".results",
+    "ExecutionError": ".results",
+    "FileInfo": ".results",
+    "Language": ".results",
+    "OutputCallback": ".results",
+    "OutputChunk": ".results",
+    "RichResult": ".results",
+    "SyncSandbox": ".sync",
+    "UnsafeLocalSandbox": ".unsafe_local",
+    "UnsafeSandboxWarning": ".unsafe_local",
     # Backends whose SDK is an optional extra (not in __all__).
-    "DockerSandbox": "docker.sandbox",
-    "E2BSandbox": "e2b",
-    "RaySandbox": "ray.sandbox",
+    "DockerSandbox": ".docker.sandbox",
+    "E2BSandbox": ".e2b",
+    "RaySandbox": ".ray.sandbox",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _SOURCES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    if name in __all__:  # kept for the next lookup; the optional backends stay out of vars()
-        globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = _lazy_names(__name__, _SOURCES, __all__)

@@ -36,7 +36,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -46,6 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
 from runpad.errors import ConfigurationError, MissingDependencyError
+from runpad.sql.limits import SqlLimits
 from runpad.sql.names import UnreadableSql, tokenize
 from runpad.sql.results import SqlError, SqlResult
 from runpad.sql.roles import RoleReport, inspect_role, privileged_role_message
@@ -71,28 +71,6 @@ _ONE_STATEMENT_REFUSED = (
     "The database driver refused it: it holds more than one statement, and runpad sends "
     "exactly one per call in read-only mode. Send each query in its own call."
 )
-
-
-@dataclass(frozen=True)
-class SqlLimits:
-    """Bounds of each SQL query.
-
-    Attributes:
-        max_rows: rows fetched per query; the CSV holds them all, the rest is never read.
-        preview_rows: rows the model sees in the table preview.
-        timeout: seconds one statement may run (PostgreSQL `statement_timeout`, SQLite
-            progress handler).
-        sample_rows: rows of each table shown in the schema.
-        max_schema_chars: the schema text is cut to this size for the prompt.
-        connect_timeout: seconds to reach a database server.
-    """
-
-    max_rows: int = 10_000
-    preview_rows: int = 20
-    timeout: float = 30.0
-    sample_rows: int = 3
-    max_schema_chars: int = 12_000
-    connect_timeout: float = 10.0
 
 
 def _driver_available(module: str) -> bool:

@@ -17,8 +17,9 @@ import runpad
 
 PACKAGE = Path(runpad.__file__).parent
 
-# Plain data, the exception tree, the cache dir, text cut to a limit, the sync/async bridge.
-_BOTTOM = {"errors", "cells", "home", "state", "text", "bridge"}
+# Plain data, the exception tree, the cache dir, text cut to a limit, the sync/async bridge,
+# the lazy names of a package.
+_BOTTOM = {"errors", "cells", "home", "state", "text", "bridge", "lazy"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "cells": set(),
@@ -26,13 +27,14 @@ ALLOWED: dict[str, set[str]] = {
     "state": set(),
     "text": set(),
     "bridge": set(),
+    "lazy": set(),
     "answers": set(),
     "events": {"state", "text"},
-    "sandbox": {"errors", "cells", "home", "text", "bridge"},
-    "sql": {"errors"},
+    "sandbox": {"errors", "cells", "home", "text", "bridge", "lazy"},
+    "sql": {"errors", "lazy"},
     "models": {"errors", "home"},
     "prompts": {"errors"},
-    "tools": {"errors", "sandbox", "sql", "text", "bridge"},
+    "tools": {"errors", "sandbox", "sql", "text", "bridge", "lazy"},
     "context": _BOTTOM | {"models", "prompts", "sandbox", "sql", "tools"},
     "agents": _BOTTOM
     | {"answers", "context", "events", "models", "prompts", "sandbox", "sql", "tools"}

@@ -153,3 +153,28 @@ def test_every_command_is_listed_with_its_own_summary() -> None:
         command = lazy.load(name)
         own = (command.help or "").split("\n\n")[0]
         assert " ".join(own.split()) == lazy.summary, name
+
+
+SQL_LIBRARIES = ("sqlalchemy", "sqlglot")
+
+
+@pytest.mark.parametrize(
+    ("settings", "loads_sql"),
+    [("", False), ("databases={'shop': 'sqlite:///shop.db'}", True)],
+    ids=["without databases", "with a database"],
+)
+def test_sql_libraries_load_only_for_a_run_with_databases(
+    settings: str, loads_sql: bool, tmp_path: Path
+) -> None:
+    """A run, or a resume (which pays for its imports like any command), that has no
+    database never needs SQLAlchemy or sqlglot; one with a database loads them (so the
+    check can fail)."""
+    code = (
+        f"import runpad, runpad.runner; runpad.Context({settings}); runpad.build_analysis_graph()"
+    )
+    result, modules = imported_modules(tmp_path, "-c", code)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "runpad.graphs" in modules
+    loaded = sorted(m for m in modules if m.split(".")[0] in SQL_LIBRARIES)
+    assert bool(loaded) is loads_sql, loaded[:5]
