@@ -14,7 +14,7 @@ from runpad.agents.steps import step_node
 from runpad.context import Context
 from runpad.errors import RunpadError
 from runpad.prompts import render_prompt
-from runpad.sandbox.factory import open_sandbox
+from runpad.sandbox.factory import sandbox_class
 from runpad.sandbox.results import Language
 from runpad.state import AnalysisState
 
@@ -38,12 +38,11 @@ async def sandbox_languages(context: Context) -> tuple[Language, ...]:
     taken to run Python and shell, as every backend does.
     """
     try:
-        # Made, never started (no process, no I/O beyond imports); in a thread because an
-        # async node must not block.
-        sandbox = await asyncio.to_thread(open_sandbox, context.sandbox_manager.backend)
-    except RunpadError:
+        # Importing a backend reads files: in a thread, because an async node must not block.
+        backend = await asyncio.to_thread(sandbox_class, context.sandbox_manager.backend)
+    except (RunpadError, ImportError):
         return ("python", "shell")
-    return sandbox.languages
+    return backend.languages
 
 
 async def plan_task(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from runpad.errors import ConfigurationError
 from runpad.sandbox.base import Sandbox
 
-__all__ = ["BACKENDS", "check_backend", "check_can_start", "open_sandbox"]
+__all__ = ["BACKENDS", "check_backend", "check_can_start", "open_sandbox", "sandbox_class"]
 
 BACKENDS: tuple[str, ...] = ("local", "unsafe-local", "docker", "e2b", "ray")
 """The backends a user may choose (the CLI, Studio's form and the docs list these)."""
@@ -26,6 +27,25 @@ def check_backend(backend: str) -> str:
     return backend
 
 
+_CLASSES: dict[str, str] = {
+    "local": "runpad.sandbox.local.sandbox:LocalSandbox",
+    "unsafe-local": "runpad.sandbox.unsafe_local:UnsafeLocalSandbox",
+    "docker": "runpad.sandbox.docker.sandbox:DockerSandbox",
+    "e2b": "runpad.sandbox.e2b:E2BSandbox",
+    "ray": "runpad.sandbox.ray.sandbox:RaySandbox",
+    "fake": "runpad.sandbox.fake:FakeSandbox",
+}
+# Imported on first use: each backend loads its own SDK (Docker, E2B and Ray are extras).
+
+
+def sandbox_class(backend: str) -> type[Sandbox]:
+    """The class of the named backend, imported now; what it declares (`languages`,
+    `backend`) can be read without making a session."""
+    module, name = _CLASSES[check_backend(backend)].split(":")
+    cls: type[Sandbox] = getattr(importlib.import_module(module), name)
+    return cls
+
+
 def open_sandbox(backend: str = "local", /, **options: Any) -> Sandbox:
     """A new, not yet started session of the named backend; use it with `async with`.
 
@@ -38,30 +58,7 @@ def open_sandbox(backend: str = "local", /, **options: Any) -> Sandbox:
             print((await sandbox.run("2 + 2")).text)
         ```
     """
-    check_backend(backend)
-    if backend == "local":
-        from runpad.sandbox.local.sandbox import LocalSandbox
-
-        return LocalSandbox(**options)
-    if backend == "unsafe-local":
-        from runpad.sandbox.unsafe_local import UnsafeLocalSandbox
-
-        return UnsafeLocalSandbox(**options)
-    if backend == "docker":  # imported here: the Docker SDK is an optional extra
-        from runpad.sandbox.docker.sandbox import DockerSandbox
-
-        return DockerSandbox(**options)
-    if backend == "e2b":
-        from runpad.sandbox.e2b import E2BSandbox
-
-        return E2BSandbox(**options)
-    if backend == "ray":  # Ray is an optional extra, imported when the session starts
-        from runpad.sandbox.ray.sandbox import RaySandbox
-
-        return RaySandbox(**options)
-    from runpad.sandbox.fake import FakeSandbox
-
-    return FakeSandbox(**options)
+    return sandbox_class(backend)(**options)
 
 
 def check_can_start(backend: str) -> None:
