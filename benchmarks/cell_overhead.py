@@ -31,11 +31,12 @@ import secrets
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from trees import export_tree
 
 REPO = Path(__file__).resolve().parents[1]
 TRIVIAL = "1+1"
@@ -227,18 +228,6 @@ class Runner:
         assert self.process.stdin is not None
         self.process.stdin.close()
         self.process.wait(timeout=60)
-
-
-def export_tree(ref: str, into: Path) -> Path:
-    """The runpad package as it was at `ref`, in a directory of its own."""
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", "--format=tar", ref, "runpad"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into
 
 
 def summarize(values: list[float]) -> tuple[float, float]:

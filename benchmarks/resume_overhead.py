@@ -30,11 +30,12 @@ import signal
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from trees import export_tree
 
 STARTED = time.perf_counter()
 REPO = Path(__file__).resolve().parents[1]
@@ -170,17 +171,6 @@ def one_case(tree: Path, kill_at: list[Any] | None, work: Path) -> dict[str, Any
     resume_wall, _ = spawn(tree, "resume", {**config, "kill_at": None}, work)
     outcome = json.loads(result_file.read_text())
     return {**outcome, "process_s": resume_wall, "killed_process_s": first_wall}
-
-
-def export_tree(ref: str, into: Path) -> Path:
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", "--format=tar", ref, "runpad"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into  # the child is this file, run with the old tree's runpad on its path
 
 
 def overhead(case: dict[str, Any], new_from: int) -> float:
