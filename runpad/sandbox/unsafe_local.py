@@ -77,25 +77,25 @@ class UnsafeLocalSandbox(KernelSandbox):
             UnsafeSandboxWarning,
             stacklevel=3,
         )
-        self._environment = self._environment or find_environment()
-        # ipc socket paths must stay short (108 bytes), so the session lives in /tmp.
-        self._session_dir = Path(tempfile.mkdtemp(prefix=f"runpad-{secrets.token_hex(3)}-"))
-        (self._session_dir / "work").mkdir()
+        # Off the event loop, like every file call here (LangGraph's server refuses them on it).
+        self._environment = self._environment or await asyncio.to_thread(find_environment)
+        self._session_dir = await asyncio.to_thread(_make_session_dir)
         self._workdir = WorkDir(self._session_dir / "work")
         try:
             self._driver = await self._launch_kernel()
         except BaseException:
-            shutil.rmtree(self._session_dir, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self._session_dir, True)
             raise
 
     async def _launch_kernel(self) -> KernelDriver:
         assert self._session_dir is not None
-        assert self._environment is not None
+        environment = self._environment
+        assert environment is not None
         # Fresh socket names at every launch: a killed kernel leaves its socket files behind,
         # and the driver connects once, to the first sockets it finds.
         info = connection_info(str(self._session_dir / f"k{secrets.token_hex(3)}"))
         connection_file = self._session_dir / "kernel.json"
-        connection_file.write_text(json.dumps(info))
+        await asyncio.to_thread(connection_file.write_text, json.dumps(info))
         env = {
             key: value
             for key, value in os.environ.items()
@@ -106,9 +106,10 @@ class UnsafeLocalSandbox(KernelSandbox):
             "JUPYTER_PLATFORM_DIRS": "1",
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         }
-        if (font_cache := self._environment.mpl_font_cache) is not None:
+        font_cache = await asyncio.to_thread(lambda: environment.mpl_font_cache)  # a glob
+        if font_cache is not None:
             env["MPLCONFIGDIR"] = str(font_cache.parent)
-        argv = kernel_argv(str(self._environment.python), str(connection_file), str(STARTUP_FILE))
+        argv = kernel_argv(str(environment.python), str(connection_file), str(STARTUP_FILE))
         self._process = await self._spawn(argv, env, "kernel.log")
         return await self._connect(info, self._kernel_alive, self._stop_kernel)
 
@@ -121,7 +122,7 @@ class UnsafeLocalSandbox(KernelSandbox):
         token = secrets.token_hex(3)
         info = connection_info(str(self._session_dir / f"d{token}"))
         connection_file = self._session_dir / f"deno-{token}.json"
-        connection_file.write_text(json.dumps(info))
+        await asyncio.to_thread(connection_file.write_text, json.dumps(info))
         argv = deno_kernel_argv(str(self._environment.python), str(deno), str(connection_file))
         argv[2:5] = [
             str(RELAY_FILE),
@@ -142,7 +143,9 @@ class UnsafeLocalSandbox(KernelSandbox):
     ) -> asyncio.subprocess.Process:
         """A kernel process in the work dir, its output appended to `log_name` in the session."""
         assert self._session_dir is not None
-        with (self._session_dir / log_name).open("ab") as log:
+        # Files are opened off the event loop (LangGraph's server refuses blocking calls on it).
+        log = await asyncio.to_thread((self._session_dir / log_name).open, "ab")
+        with log:
             return await asyncio.create_subprocess_exec(
                 *argv,
                 cwd=self._workdir.root if self._workdir else None,
@@ -186,7 +189,7 @@ class UnsafeLocalSandbox(KernelSandbox):
     async def _close(self) -> None:
         await super()._close()
         if self._session_dir is not None:
-            shutil.rmtree(self._session_dir, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self._session_dir, True)
 
 
 async def _kill_group(process: asyncio.subprocess.Process | None) -> None:
@@ -195,3 +198,11 @@ async def _kill_group(process: asyncio.subprocess.Process | None) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, 9)
         await process.wait()
+
+
+def _make_session_dir() -> Path:
+    """A new session folder with its `work` dir. ipc socket paths must stay short (108
+    bytes), so the session lives in /tmp."""
+    session = Path(tempfile.mkdtemp(prefix=f"runpad-{secrets.token_hex(3)}-"))
+    (session / "work").mkdir()
+    return session

@@ -21,6 +21,7 @@ import pytest
 
 from runpad.errors import SandboxUnavailable
 from runpad.sandbox import Language, Limits, Sandbox, find_environment, open_sandbox
+from runpad.sandbox.factory import sandbox_class
 from runpad.sandbox.unsafe_local import UnsafeSandboxWarning
 
 CAPABILITIES: dict[str, str] = {
@@ -123,7 +124,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     name: str = request.param
     if name in READINESS:
         request.getfixturevalue(READINESS[name])
-    return Backend(name, BACKEND_CAPABILITIES[name], tuple(open_sandbox(name).languages))
+    return Backend(name, BACKEND_CAPABILITIES[name], sandbox_class(name).languages)
 
 
 @pytest.fixture(params=CELL_LANGUAGES)

@@ -9,8 +9,9 @@ import pytest
 
 from runpad.errors import SandboxClosed
 from runpad.sandbox import Language, Sandbox, open_sandbox
+from tests.fixtures.blocking import langgraph_dev_blocking_check
 
-from .conftest import CELL_LANGUAGES, Backend, pick, quoted
+from .conftest import CELL_LANGUAGES, Backend, OpenSession, pick, quoted
 
 _SET_X_AND_WRITE = {
     "python": "x = 1\nopen('kept.txt', 'w').write('kept')",
@@ -157,3 +158,30 @@ async def test_a_session_that_was_never_started_refuses_calls(backend: Backend) 
     await sandbox.close()
     with pytest.raises(SandboxClosed, match="closed"):
         await sandbox.start()
+
+
+async def test_a_session_makes_no_blocking_call_on_the_event_loop(
+    open_session: OpenSession, backend: Backend, language: Language
+) -> None:
+    """Under `langgraph dev` (Studio) a file or socket call on the event loop is an error
+    in the run: a session's whole life must do its blocking work in threads."""
+    if backend.name == "fake":
+        pytest.skip("the fake runs each cell in the test's own process, on purpose")
+    with langgraph_dev_blocking_check():
+        sandbox = await open_session()
+        wrote = await sandbox.run(
+            pick(
+                language,
+                python="open('made.txt', 'w').write('made')\n6 * 7",
+                javascript="Deno.writeTextFileSync('made.txt', 'made')\n6 * 7",
+            ),
+            language=language,
+        )
+        assert wrote.text == "42", wrote
+        assert [artifact.name for artifact in wrote.artifacts] == ["made.txt"]
+        await sandbox.upload(b"uploaded", "uploaded.txt")
+        assert await sandbox.download("uploaded.txt") == b"uploaded"
+        assert {"made.txt", "uploaded.txt"} <= {info.name for info in await sandbox.list_files()}
+        await sandbox.restart()
+        assert (await sandbox.run("1 + 1", language=language)).text == "2"
+        await sandbox.close()

@@ -566,8 +566,7 @@ class DockerSandbox(KernelSandbox):
         if container is not None:  # removing takes a while: a restart need not wait for it
             self._removals.add(asyncio.create_task(asyncio.to_thread(_remove_container, container)))
         if self._session_dir is not None:
-            for ipc in self._session_dir.glob(f"{kernel.ipc_prefix}-*"):
-                await asyncio.to_thread(remove_ipc_dir, ipc)
+            await asyncio.to_thread(_remove_ipc_dirs, self._session_dir, kernel.ipc_prefix)
 
     async def _close(self) -> None:
         try:
@@ -635,6 +634,12 @@ def _log_tail(container: Container) -> str:
         return container.logs(tail=40).decode(errors="replace") or "(empty)"
     except _ENGINE_ERRORS as exc:
         return f"(unavailable: {exc})"
+
+
+def _remove_ipc_dirs(session_dir: Path, prefix: str) -> None:
+    """Drop a kernel's ipc dirs (`prefix-*`) from the session dir."""
+    for ipc in session_dir.glob(f"{prefix}-*"):
+        remove_ipc_dir(ipc)
 
 
 def _remove_container(container: Container) -> None:
