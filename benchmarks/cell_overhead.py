@@ -146,10 +146,14 @@ def _turn_off_the_scan() -> None:
         return
     from runpad.sandbox.workdir import FileChanges, Snapshot
 
-    def snapshot(self: WorkDir, deadline: float | None = None) -> tuple[Snapshot, bool]:
+    def snapshot(
+        self: WorkDir, deadline: float | None = None, on_directory: Any = None
+    ) -> tuple[Snapshot, bool]:
         return {}, True
 
-    def changed_since(self: WorkDir, before: Snapshot, limits: Limits) -> FileChanges:
+    def changed_since(
+        self: WorkDir, before: Snapshot, limits: Limits, on_directory: Any = None
+    ) -> FileChanges:
         return FileChanges(artifacts=[], omitted=0, complete=True, snapshot=before)
 
     WorkDir.snapshot = snapshot  # type: ignore[method-assign]  # a benchmark's stand-in

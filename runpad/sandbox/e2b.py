@@ -8,8 +8,10 @@ time (`Limits.timeout`, or `run(timeout=...)`) and each API request's
 
 What differs from the local backends: the service needs an API key (`E2B_API_KEY`) and
 network; memory, CPU and process limits are those of the E2B template, not `Limits`;
-artifacts are found by listing the work dir before and after each cell, and hashed on
-download (files past `artifact_hash_bytes` are reported without a hash).
+artifacts are found by listing the work dir after each cell and comparing it with the
+listing the previous cell left (the first cell, and one after an upload, list it before
+they run too), and hashed on download (files past `artifact_hash_bytes` are reported
+without a hash).
 
 JavaScript and TypeScript cells run in E2B's own kernels for its `js` and `ts` languages
 (`E2B_LANGUAGES`), one code context each, created at the first such cell in the same work
@@ -387,6 +389,10 @@ class E2BSandbox(Sandbox):
         self._renew_at = 0.0  # time.monotonic() after which a cell renews the lifetime
         self._interrupted = False
         self._cells = 0
+        # The work dir's listing as the last cell left it: the next cell's artifacts are
+        # what changed since, so a file written between cells (a background thread) counts
+        # too. None after the host wrote (an upload, a spill): the next cell lists anew.
+        self._files: dict[str, tuple[int, float]] | None = None
 
     @contextlib.contextmanager
     def _converted(self, doing: str) -> Iterator[None]:
@@ -467,7 +473,7 @@ class E2BSandbox(Sandbox):
         await self._keep_alive()
         context = await self._context(e2b_language)
         self._cells += 1
-        before = await self._snapshot()
+        before = self._files if self._files is not None else await self._snapshot()
         collected = E2BExecution()
 
         async def on_stdout(message: Any) -> None:
@@ -574,6 +580,7 @@ class E2BSandbox(Sandbox):
 
     async def _upload(self, data: bytes, dest: str) -> FileInfo:
         path = self._remote_path(dest)
+        self._files = None  # not the code's change: no artifact of the next cell
         with self._converted(f"write {dest!r}"):
             await self._remote.files.write(path, data, request_timeout=self.request_timeout)
         return FileInfo(name=self._relative(path), size=len(data), is_dir=False)
@@ -625,9 +632,8 @@ class E2BSandbox(Sandbox):
 
     async def _changed_since(self, before: dict[str, tuple[int, float]]) -> list[Artifact]:
         artifacts = []
-        changed = [
-            (n, s) for n, s in sorted((await self._snapshot()).items()) if before.get(n) != s
-        ]
+        self._files = after = await self._snapshot()
+        changed = [(n, s) for n, s in sorted(after.items()) if before.get(n) != s]
         for index, (name, (size, _mtime)) in enumerate(changed):
             if size > self.artifact_hash_bytes or index >= _MAX_HASHED_ARTIFACTS:
                 artifacts.append(_artifact(name, None, size))

@@ -13,6 +13,7 @@ import os
 import stat
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -164,15 +165,20 @@ class WorkDir:
             return None
         return _signature(info) if stat.S_ISREG(info.st_mode) else None
 
-    def snapshot(self, deadline: float | None = None) -> tuple[Snapshot, bool]:
+    def snapshot(
+        self, deadline: float | None = None, on_directory: Callable[[int], None] | None = None
+    ) -> tuple[Snapshot, bool]:
         """Size and times of every regular file, and whether the walk saw them all.
 
         One `lstat` per file, no path resolution: the walk descends through directory
         descriptors opened with O_NOFOLLOW, so a directory swapped for a link meanwhile is
         never followed out of the work dir. Past `deadline` (time.monotonic) it stops.
+        `on_directory` is called with each directory's open descriptor (for a watch).
         """
         state: Snapshot = {}
         root = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        if on_directory is not None:
+            on_directory(root)
         # (prefix, open directory, its subdirectories still to visit): one fd per level.
         stack: list[tuple[str, int, list[str]]] = []
         complete = True
@@ -190,6 +196,8 @@ class WorkDir:
                     child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
                 except OSError:  # removed or replaced meanwhile, or too deep for our fds
                     continue
+                if on_directory is not None:
+                    on_directory(child)
                 try:
                     subdirs, complete = _scan(child, f"{prefix}{name}/", state, deadline)
                 except OSError:
@@ -201,15 +209,21 @@ class WorkDir:
                 os.close(fd)
         return state, complete
 
-    def changed_since(self, before: Snapshot, limits: Limits) -> FileChanges:
+    def changed_since(
+        self,
+        before: Snapshot,
+        limits: Limits,
+        on_directory: Callable[[int], None] | None = None,
+    ) -> FileChanges:
         """The files created or modified since `before`, within the limits on artifacts.
 
         At most `limits.max_artifacts` are listed (runpad's spill files first, then by
         name); the host reads at most `limits.hash_bytes` to hash them, never a sparse
-        file, and stops looking after `limits.artifact_seconds`.
+        file, and stops looking after `limits.artifact_seconds`. `on_directory`: as for
+        `snapshot`.
         """
         deadline = time.monotonic() + limits.artifact_seconds
-        after, complete = self.snapshot(deadline)
+        after, complete = self.snapshot(deadline, on_directory)
         if not complete:  # what the walk did not reach is taken as unchanged
             after = {**before, **after}
         changed = [name for name, signature in after.items() if before.get(name) != signature]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from pathlib import Path
@@ -65,6 +66,41 @@ async def test_files_the_code_writes_are_artifacts_with_size_and_sha256(
     )
     assert [(a.name, a.size) for a in appended.artifacts] == [("log.txt", 8)]
     assert await sandbox.download("log.txt") == b"one\ntwo\n"
+
+
+async def test_changes_after_a_cell_ends_are_the_next_cells_artifacts(
+    sandbox: Sandbox, backend: Backend, language: Language
+) -> None:
+    """Whatever a session's code writes is an artifact of the first cell that ends after it:
+    a write from a background timer, a file in a directory an earlier cell made (the work
+    dir's watch must cover directories it did not start with)."""
+    if backend.name == "fake":
+        pytest.skip("the fake runs cells in the test's process: a timer outlives the cell's cwd")
+    made = await sandbox.run(
+        pick(
+            language,
+            python="import os, threading\nos.makedirs('later')\n"
+            "threading.Timer(0.3, lambda: open('later/late.txt', 'w').write('late')).start()",
+            javascript="Deno.mkdirSync('later')\n"
+            "setTimeout(() => Deno.writeTextFileSync('later/late.txt', 'late'), 300)",
+        ),
+        language=language,
+    )
+    assert made.ok, made.error
+    assert made.artifacts == []  # a directory alone is no artifact
+    await asyncio.sleep(1.5)
+    after = await sandbox.run("1 + 1", language=language)
+    assert [artifact.name for artifact in after.artifacts] == ["later/late.txt"]
+    inside = await sandbox.run(
+        pick(
+            language,
+            python="open('later/again.txt', 'w').write('again')",
+            javascript="Deno.writeTextFileSync('later/again.txt', 'again')",
+        ),
+        language=language,
+    )
+    assert [artifact.name for artifact in inside.artifacts] == ["later/again.txt"]
+    assert (await sandbox.run("1 + 1", language=language)).artifacts == []
 
 
 async def test_upload_and_download_round_trip(

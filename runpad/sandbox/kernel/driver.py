@@ -50,6 +50,7 @@ from runpad.sandbox.results import (
     RichResult,
     StreamName,
 )
+from runpad.sandbox.watch import WorkDirWatch
 from runpad.sandbox.workdir import RUNPAD_DIR, FileChanges, Snapshot, WorkDir
 
 __all__ = ["KernelDriver", "KernelOutcome", "KernelSandbox", "connection_info", "kernel_argv"]
@@ -544,6 +545,9 @@ class KernelSandbox(Sandbox):
         # The work dir as the last cell left it (with the host's uploads since): what the
         # next cell's artifacts are measured against, so each cell walks the dir once.
         self._files: Snapshot | None = None
+        # Says whether anything in the work dir changed since the last look, so that a cell
+        # that wrote nothing needs no walk (None: no inotify here, or too many directories).
+        self._watch: WorkDirWatch | None = None
 
     @property
     def workdir(self) -> WorkDir:
@@ -603,6 +607,13 @@ class KernelSandbox(Sandbox):
     async def _close(self) -> None:
         await self._stop_deno()
         await self._stop_driver()
+        self._drop_watch()
+
+    def _drop_watch(self) -> None:
+        """Stop watching the work dir; from then on each cell walks it."""
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
 
     async def _stop_driver(self) -> None:
         if self._driver is not None:
@@ -682,8 +693,10 @@ class KernelSandbox(Sandbox):
         workdir = self.workdir
         self._cells += 1
         before = self._files
-        if before is None:
-            before = (await asyncio.to_thread(workdir.snapshot))[0]
+        if before is None:  # the session's first cell, or the first to end since a failure
+            self._drop_watch()
+            first, self._watch = await asyncio.to_thread(_watched_snapshot, workdir)
+            before = first
         outcome = KernelOutcome(
             stdout=self._capture(f"cell-{self._cells}-stdout.txt"),
             stderr=self._capture(f"cell-{self._cells}-stderr.txt"),
@@ -723,10 +736,17 @@ class KernelSandbox(Sandbox):
             restarted = True
         if restarted:
             await kernel.restart()
-        # Finding the cell's files counts against the cell (Limits.artifact_seconds), in a
-        # worker thread: file system calls on the event loop are refused by LangGraph's
-        # server (`langgraph dev` raises BlockingError in the executor node).
-        changes = await asyncio.to_thread(_cell_changes, workdir, before, self.limits)
+        # Finding the cell's files counts against the cell (Limits.artifact_seconds). A cell
+        # the watch saw change nothing is settled here; else in a worker thread, as file
+        # system calls on the event loop are refused by LangGraph's server (`langgraph
+        # dev` raises BlockingError in the executor node).
+        watch = self._watch
+        if watch is not None and not watch.changed():
+            changes = FileChanges(artifacts=[], omitted=0, complete=True, snapshot=before)
+        else:
+            changes = await asyncio.to_thread(_cell_changes, workdir, before, self.limits, watch)
+            if watch is not None and not (changes.complete and watch.reliable):
+                self._drop_watch()  # some directory may be unwatched: walk from now on
         self._files = changes.snapshot
         duration_ms = (time.monotonic() - started) * 1000
         if outcome.error is not None:
@@ -857,9 +877,23 @@ class _DenoKernel(_Kernel):
         return explain_deno_error(error)
 
 
-def _cell_changes(workdir: WorkDir, before: Snapshot, limits: Limits) -> FileChanges:
-    """What a cell changed in the work dir. Most cells write nothing: a short walk settles
-    that before the capped, hashing search of `changed_since`."""
-    if workdir.unchanged_since(before):
+def _watched_snapshot(workdir: WorkDir) -> tuple[Snapshot, WorkDirWatch | None]:
+    """The work dir's first snapshot, and a watch on each of its directories where
+    inotify can watch them all."""
+    watch = WorkDirWatch.open()
+    snapshot, _ = workdir.snapshot(on_directory=watch.add if watch is not None else None)
+    if watch is not None and not watch.reliable:
+        watch.close()
+        watch = None
+    return snapshot, watch
+
+
+def _cell_changes(
+    workdir: WorkDir, before: Snapshot, limits: Limits, watch: WorkDirWatch | None
+) -> FileChanges:
+    """What a cell changed in the work dir, with the capped, hashing search of
+    `changed_since`, which also watches the directories it finds. Without a watch, a short
+    walk first settles the common case of a cell that wrote nothing."""
+    if watch is None and workdir.unchanged_since(before):
         return FileChanges(artifacts=[], omitted=0, complete=True, snapshot=before)
-    return workdir.changed_since(before, limits)
+    return workdir.changed_since(before, limits, watch.add if watch is not None else None)
