@@ -9,6 +9,7 @@ the prompt too.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 from langgraph.runtime import Runtime
@@ -17,7 +18,7 @@ from langgraph.types import Command
 from runpad.agents.budget import exhausted_budget, stop
 from runpad.agents.llm import ask
 from runpad.agents.parsing import extract_code
-from runpad.agents.planner import file_names
+from runpad.agents.planner import file_columns, file_names
 from runpad.agents.voting import (
     count_votes,
     give_up_on_try,
@@ -97,6 +98,7 @@ async def write_cell(
         context.prompts_for("coder"),
         task=state["task"],
         files=file_names(state),
+        columns=await asyncio.to_thread(file_columns, state),
         plan=plan,
         step_index=step_index,
         cells=cells,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+from pathlib import Path
 from typing import Any, Literal
 
 from langgraph.runtime import Runtime
@@ -18,12 +20,44 @@ from runpad.sandbox.factory import sandbox_class
 from runpad.sandbox.results import Language
 from runpad.state import AnalysisState
 
-__all__ = ["database_dialects", "file_names", "plan_task", "sandbox_languages"]
+__all__ = ["database_dialects", "file_columns", "file_names", "plan_task", "sandbox_languages"]
 
 
 def file_names(state: AnalysisState) -> list[str]:
     """Names the input files have in the sandbox work dir."""
     return [path.rsplit("/", 1)[-1] for path in state.get("files", [])]
+
+
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+"""Input files whose first line names their columns, and the delimiter of each."""
+
+_HEADER_CHARS = 4096  # of the first line read; a wider header is cut at a column
+_MAX_COLUMNS = 60
+
+
+def file_columns(state: AnalysisState) -> dict[str, list[str]]:
+    """The column names of each CSV or TSV input file, from its first line, by the name
+    the file has in the sandbox. Without them a small model guesses column names (17 of
+    the 28 stopped dabench runs of the 0.5B were a KeyError on a guessed column). A file
+    that cannot be read here (moved, not text) is left out: the code finds out itself.
+    It reads files: call it off the event loop."""
+    columns: dict[str, list[str]] = {}
+    for path in state.get("files", []):
+        delimiter = TABLE_SUFFIXES.get(Path(path).suffix.lower())
+        if delimiter is None:
+            continue
+        try:
+            with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+                first = handle.readline(_HEADER_CHARS)
+        except OSError:
+            continue
+        names = next(csv.reader([first], delimiter=delimiter), [])
+        if first and not first.endswith("\n") and len(names) > 1:
+            names = names[:-1]  # cut inside the last name
+        names = [name.strip() for name in names]
+        if any(names):
+            columns[path.rsplit("/", 1)[-1]] = names[:_MAX_COLUMNS]
+    return columns
 
 
 def database_dialects(context: Context) -> dict[str, str]:

@@ -4,7 +4,7 @@ made it; nothing is taken as unchanged unless every directory is watched."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,7 @@ def watched(tmp_path: Path) -> Iterator[tuple[Path, WorkDir, WorkDirWatch]]:
 
 def test_every_kind_of_change_is_seen_once(watched: tuple[Path, WorkDir, WorkDirWatch]) -> None:
     root, _, watch = watched
-    changes = {
+    changes: dict[str, Callable[[], object]] = {
         "rewritten in place, same size": lambda: (root / "a.txt").write_bytes(b"FIRST"),
         "created two levels down": lambda: (root / "deep" / "er" / "new.txt").write_bytes(b""),
         "renamed": lambda: os.rename(root / "a.txt", root / "deep" / "a.txt"),
