@@ -177,14 +177,14 @@ class WorkDir:
         """
         state: Snapshot = {}
         root = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
-        if on_directory is not None:
-            on_directory(root)
         # (prefix, open directory, its subdirectories still to visit): one fd per level.
-        stack: list[tuple[str, int, list[str]]] = []
+        stack: list[tuple[str, int, list[str]]] = [("", root, [])]
         complete = True
         try:
+            if on_directory is not None:
+                on_directory(root)
             subdirs, complete = _scan(root, "", state, deadline)
-            stack.append(("", root, subdirs))
+            stack[0][2].extend(subdirs)
             while stack and complete:
                 prefix, fd, pending = stack[-1]
                 if not pending:
@@ -196,13 +196,16 @@ class WorkDir:
                     child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
                 except OSError:  # removed or replaced meanwhile, or too deep for our fds
                     continue
-                if on_directory is not None:
-                    on_directory(child)
                 try:
+                    if on_directory is not None:
+                        on_directory(child)
                     subdirs, complete = _scan(child, f"{prefix}{name}/", state, deadline)
-                except OSError:
+                except OSError:  # removed meanwhile
                     os.close(child)
                     continue
+                except BaseException:
+                    os.close(child)
+                    raise
                 stack.append((f"{prefix}{name}/", child, subdirs))
         finally:
             for _, fd, _ in stack:
