@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import datetime
 import json
-import logging
 import os
 import platform
 import shutil
@@ -46,6 +45,7 @@ from langchain_core.runnables import RunnableConfig  # noqa: E402
 from runpad.cluster import batch  # noqa: E402
 from runpad.context import Context  # noqa: E402
 from runpad.runner import arun, open_checkpointer  # noqa: E402
+from tests.fixtures.ray_cluster import local_ray_cluster  # noqa: E402
 from tests.fixtures.scripted import code, write_script  # noqa: E402
 
 if TYPE_CHECKING:
@@ -93,47 +93,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def local_cluster(workers: int, slots: int) -> Iterator[str]:
-    """A head (no sandbox slots, as a KubeRay head with num-cpus 0) and `workers` worker
-    nodes of `slots` slots each, as separate Ray node processes on 127.0.0.1 (the test
-    fixture's nodes); this process joins it as the driver. Yields its address."""
-    for key, value in LOOPBACK_ENVIRONMENT.items():
-        os.environ[key] = value
-    import ray
-    import ray._private.ray_constants
-    from ray.cluster_utils import Cluster
-
-    from tests.fixtures.ray_cluster import RayCluster
-
-    ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
-    os.environ["PYTHONPATH"] = str(REPO)  # the workers import this checkout's runpad
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={
-            "num_cpus": 1,
-            "node_ip_address": "127.0.0.1",
-            "include_dashboard": False,
-            "object_store_memory": 80 * 2**20,
-        },
-    )
-    try:
-        running = RayCluster(address=str(cluster.address), cluster=cluster)
-        for index in range(workers):
-            running.add_worker(f"w{index}", slots=slots)
-        cluster.wait_for_nodes()
-        ray.init(address=running.address, log_to_driver=False, logging_level=logging.WARNING)
-        yield running.address
-    finally:
-        with contextlib.suppress(Exception):
-            ray.shutdown()
-        cluster.shutdown()
-
-
-LOOPBACK_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-"""As tests/fixtures/ray_cluster.py: no usage report, and nodes that stay on loopback."""
 
 
 # -- the scripted tasks ----------------------------------------------------------------------------
@@ -383,7 +342,8 @@ def main() -> None:
             sequential = time.perf_counter() - started
             row("(a) in-process, sequential (`arun`)", 1, 1, sequential)
             for nodes in (1, 2, 3):
-                with local_cluster(nodes, args.slots) as address:
+                with local_ray_cluster([f"w{n}" for n in range(nodes)], args.slots) as cluster:
+                    address = cluster.address
                     # The first batch starts the workers (a process each, runpad imported):
                     # timed on its own, as "cold", then the measured batches find them warm.
                     warm_tasks = write_tasks(root / f"warm-{nodes}", nodes * args.slots)
